@@ -1,0 +1,210 @@
+/**
+ * The tracked body: a stream that stands in for a response body and tells, exactly once, when the
+ * underlying body settled (read to the end, cancelled, drained into memory, or errored). It knows
+ * nothing of queues or slots; the pool decides what settling means.
+ *
+ * The stand-in has highWaterMark 0, so it never reads ahead: until the caller reads or cancels, the
+ * body is "untouched" and the pool may take it in (drain) or cancel it to free the connection.
+ */
+
+/** How a body settled. 'drained' means the pool read it into memory; it stays readable. */
+export type SettleHow = 'read' | 'cancelled' | 'drained' | 'errored'
+
+export interface BodyHooks {
+  /** Called once, when the underlying body settled. */
+  onSettle: (how: SettleHow, bytes: number) => void
+}
+
+export class TrackedBody {
+  /** Content-Length of the body, when the response declared one (an encoded size, a hint only). */
+  readonly declaredLength: number | undefined
+
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>
+  readonly #hooks: BodyHooks
+  /** Chunks the pool drained and the caller has not read yet, in order; `#head` is the next one. */
+  #buffer: Uint8Array[] = []
+  #head = 0
+  #bufferedBytes = 0
+  #bytes = 0
+  #touched = false
+  #settled = false
+  #sourceDone = false
+  /** A drain stopped because the body was larger than its limit; it will not be tried again. */
+  #overflowed = false
+  /** Set when the pool cancelled or failed the body: the caller's next read (after buffered chunks) throws it. */
+  #failure: unknown
+  #draining: Promise<boolean> | undefined
+  /** `performance.now()` when the caller's pending read started waiting on the source; undefined when none is. */
+  #waitingSince: number | undefined
+
+  constructor(source: ReadableStream<Uint8Array>, declaredLength: number | undefined, hooks: BodyHooks) {
+    this.#reader = source.getReader()
+    this.declaredLength = declaredLength
+    this.#hooks = hooks
+  }
+
+  /**
+   * The stream the caller reads (wrap it in a Response). Call once. The tracked body keeps no reference
+   * to it, so the stream (and the Response around it) can be garbage-collected while the body is held.
+   */
+  openStream(): ReadableStream<Uint8Array> {
+    return new ReadableStream<Uint8Array>(
+      {
+        pull: (controller) => this.#pull(controller),
+        cancel: (reason) => this.#callerCancel(reason),
+      },
+      { highWaterMark: 0 },
+    )
+  }
+
+  /** The caller has read from or cancelled the body. */
+  get touched(): boolean {
+    return this.#touched
+  }
+
+  /** The underlying body has settled; the slot it held can be given back. */
+  get settled(): boolean {
+    return this.#settled
+  }
+
+  /** Bytes taken from the underlying body so far. */
+  get bytes(): number {
+    return this.#bytes
+  }
+
+  /** Since when the caller has been waiting for the next chunk (for the idle watchdog), or undefined. */
+  get waitingSince(): number | undefined {
+    return this.#waitingSince
+  }
+
+  /** Whether `drain(limit)` may take the body in: untouched, unsettled, and not known to be larger than `limit`. */
+  canDrain(limit: number): boolean {
+    if (this.#touched || this.#settled || this.#overflowed) return false
+    return this.declaredLength === undefined || this.declaredLength - this.#bytes <= limit
+  }
+
+  /**
+   * Reads the rest of an untouched body into memory, so the runtime can reuse its connection, unless
+   * more than `limit` bytes would be held. Resolves true when the body settled ('drained' or
+   * 'errored'); false when it is touched, too large (the chunks read so far stay buffered and are
+   * replayed to the caller), or a drain is not possible.
+   */
+  drain(limit: number): Promise<boolean> {
+    if (this.#settled) return Promise.resolve(true)
+    if (this.#touched) return Promise.resolve(false)
+    if (this.#draining !== undefined) return this.#draining
+    if (!this.canDrain(limit)) return Promise.resolve(false)
+    this.#draining = this.#drain(limit).finally(() => {
+      this.#draining = undefined
+    })
+    return this.#draining
+  }
+
+  async #drain(limit: number): Promise<boolean> {
+    for (;;) {
+      let result: ReadableStreamReadResult<Uint8Array>
+      try {
+        result = await this.#reader.read()
+      } catch (error) {
+        this.#failure = error
+        this.#settle('errored')
+        return true
+      }
+      if (result.done) {
+        this.#sourceDone = true
+        this.#settle('drained')
+        return true
+      }
+      this.#buffer.push(result.value)
+      this.#bufferedBytes += result.value.byteLength
+      this.#bytes += result.value.byteLength
+      if (this.#bufferedBytes > limit) {
+        this.#overflowed = true
+        return false
+      }
+      if (this.#touched || this.#settled) return this.#settled
+    }
+  }
+
+  /**
+   * The caller is done with the body (`await using`): the rest is taken in if it fits in `limit`, so the
+   * connection can be reused, else the body is cancelled. Either way nothing is kept for the caller.
+   */
+  async dispose(limit: number, reason: unknown): Promise<void> {
+    if (!this.#settled && !this.#touched) await this.drain(limit)
+    this.#touched = true
+    this.#buffer = []
+    this.#head = 0
+    this.#bufferedBytes = 0
+    if (this.#settled) return
+    this.#failure = reason
+    this.#settle('cancelled')
+    await this.#reader.cancel(reason).catch(() => {})
+  }
+
+  /**
+   * The pool gives up on the body: cancels the underlying stream, and the caller's next read (after
+   * any chunks already drained) fails with `error`. Does nothing to a settled body.
+   */
+  fail(error: unknown): void {
+    if (this.#settled) return
+    this.#failure = error
+    this.#reader.cancel(error).catch(() => {})
+    this.#settle(this.#touched ? 'errored' : 'cancelled')
+  }
+
+  async #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+    this.#touched = true
+    if (this.#draining !== undefined) await this.#draining
+    if (this.#head < this.#buffer.length) {
+      const chunk = this.#buffer[this.#head]!
+      this.#buffer[this.#head++] = undefined as unknown as Uint8Array
+      this.#bufferedBytes -= chunk.byteLength
+      if (this.#head === this.#buffer.length) {
+        this.#buffer = []
+        this.#head = 0
+      }
+      controller.enqueue(chunk)
+      return
+    }
+    if (this.#failure !== undefined) return controller.error(this.#failure)
+    if (this.#sourceDone) return controller.close()
+    let result: ReadableStreamReadResult<Uint8Array>
+    this.#waitingSince = performance.now()
+    try {
+      result = await this.#reader.read()
+    } catch (error) {
+      this.#waitingSince = undefined
+      this.#settle('errored')
+      return controller.error(this.#failure ?? error)
+    } finally {
+      this.#waitingSince = undefined
+    }
+    // `fail()` while a read was pending: the cancel ends the read as done, but the body did not end.
+    if (this.#failure !== undefined) return controller.error(this.#failure)
+    if (result.done) {
+      this.#sourceDone = true
+      this.#settle('read')
+      return controller.close()
+    }
+    this.#bytes += result.value.byteLength
+    controller.enqueue(result.value)
+  }
+
+  async #callerCancel(reason: unknown): Promise<void> {
+    this.#touched = true
+    this.#buffer = []
+    this.#head = 0
+    this.#bufferedBytes = 0
+    if (this.#settled) return
+    if (this.#draining !== undefined && (await this.#draining)) return
+    this.#settle('cancelled')
+    await this.#reader.cancel(reason).catch(() => {})
+  }
+
+  #settle(how: SettleHow): void {
+    if (this.#settled) return
+    this.#settled = true
+    this.#hooks.onSettle(how, this.#bytes)
+  }
+}

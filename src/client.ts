@@ -1,0 +1,146 @@
+/**
+ * ky + pool. The only module that knows ky: it makes a ky instance whose `fetch` is the pool's, and
+ * keeps it that way — an `init` hook, placed last on every options object we hand to ky (create,
+ * extend, each call), wraps any other `fetch` a caller sets in the pooled one, so nothing bypasses
+ * the limits. The real `fetch` is looked up at call time (`globalThis.fetch`), so msw and other
+ * interceptors installed after import still see every request.
+ */
+import ky, { type Input, type KyInstance, type KyResponse, type Options, type ResponsePromise } from 'ky'
+import { captureCallSite } from './leaks.ts'
+import type { PoolOptions, RequestPoolOptions, ResolvedPoolOptions } from './options.ts'
+import { type FetchLike, Pool } from './pool.ts'
+import type { LeakReport, PoolStats } from './trace.ts'
+
+/** ky's options plus `pool` (limits for the client). */
+export interface ClientOptions extends Options {
+  pool?: PoolOptions
+}
+
+/** ky's per-call options plus `pool` (priority and queue timeout of this request). */
+export interface RequestOptions extends Options {
+  pool?: RequestPoolOptions
+}
+
+/** A response from ky-pool: ky's, plus `await using` support (disposal settles the body). */
+export type PooledResponse<T = unknown> = KyResponse<T> & AsyncDisposable
+
+export type PooledResponsePromise<T = unknown> = Omit<ResponsePromise<T>, keyof Promise<unknown>> &
+  Promise<PooledResponse<T>>
+
+export interface PoolHandle {
+  /** The options in force, defaults filled in. */
+  readonly options: ResolvedPoolOptions
+  /** A cheap snapshot: in flight and queued, in total and per origin, and running totals. */
+  stats(): PoolStats
+  /**
+   * Resolves when nothing is in flight or queued, after reclaiming every body nobody touched; returns
+   * the leak reports gathered since the last call (strict mode: throws a `LeakError` with them).
+   */
+  settle(): Promise<LeakReport[]>
+}
+
+type Method = 'get' | 'post' | 'put' | 'delete' | 'patch' | 'query'
+
+/** A ky instance whose requests go through a pool. */
+export interface PooledKy {
+  <T>(url: Input, options?: RequestOptions): PooledResponsePromise<T>
+  get: <T>(url: Input, options?: RequestOptions) => PooledResponsePromise<T>
+  post: <T>(url: Input, options?: RequestOptions) => PooledResponsePromise<T>
+  put: <T>(url: Input, options?: RequestOptions) => PooledResponsePromise<T>
+  delete: <T>(url: Input, options?: RequestOptions) => PooledResponsePromise<T>
+  patch: <T>(url: Input, options?: RequestOptions) => PooledResponsePromise<T>
+  query: <T>(url: Input, options?: RequestOptions) => PooledResponsePromise<T>
+  head: (url: Input, options?: RequestOptions) => PooledResponsePromise
+  /** Like ky's `extend`: new defaults, the same pool. */
+  extend: (defaults: RequestOptions | ((parent: RequestOptions) => RequestOptions)) => PooledKy
+  /** Like ky's `create` (no inherited defaults), but still the same pool. */
+  create: (defaults?: RequestOptions) => PooledKy
+  readonly stop: KyInstance['stop']
+  readonly retry: KyInstance['retry']
+  readonly pool: PoolHandle
+}
+
+const methods: readonly (Method | 'head')[] = ['get', 'post', 'put', 'delete', 'patch', 'query', 'head']
+
+/** The real fetch, looked up on every call so that interceptors installed later are seen. */
+const runtimeFetch: FetchLike = (request, init) => globalThis.fetch(request, init)
+
+/** Creates a ky instance with its own pool. */
+export function createClient(options: ClientOptions = {}): PooledKy {
+  const { pool: poolOptions, ...kyOptions } = options
+  return pooledKy(new Pool(poolOptions), kyOptions)
+}
+
+function pooledKy(pool: Pool, kyOptions: Options): PooledKy {
+  const handle: PoolHandle = {
+    options: pool.options,
+    stats: () => pool.stats(),
+    settle: () => pool.settle(),
+  }
+  const pooledFetch: FetchLike = (request, init) => pool.fetch(request, init ?? {}, runtimeFetch)
+  const wrapped = new WeakMap<FetchLike, FetchLike>()
+  const pooledFetchOf = (inner: FetchLike): FetchLike => {
+    let fetch = wrapped.get(inner)
+    if (fetch === undefined) {
+      fetch = (request, init) => pool.fetch(request, init ?? {}, inner)
+      wrapped.set(inner, fetch)
+    }
+    return fetch
+  }
+  const keepPooled = (options: Options & { pool?: object }) => {
+    const { fetch } = options
+    if (fetch !== pooledFetch)
+      options.fetch = (
+        fetch === undefined ? pooledFetch : pooledFetchOf(fetch as FetchLike)
+      ) as Options['fetch']
+    // Captured here because init hooks run synchronously inside the caller's `client.get(…)`.
+    options.pool = { ...options.pool, callSite: captureCallSite() }
+  }
+  /** Puts `keepPooled` last among the init hooks, after any the caller adds. */
+  const guard = (options: Options | undefined): Options => ({
+    ...options,
+    hooks: { ...options?.hooks, init: [...(options?.hooks?.init ?? []), keepPooled] },
+  })
+  const needsGuard = (options: Options | undefined) =>
+    options?.fetch !== undefined || options?.hooks !== undefined
+  const base: Options = guard({
+    ...kyOptions,
+    fetch: (kyOptions.fetch === undefined
+      ? pooledFetch
+      : pooledFetchOf(kyOptions.fetch as FetchLike)) as Options['fetch'],
+    hooks: {
+      ...kyOptions.hooks,
+      beforeRetry: [
+        ...(kyOptions.hooks?.beforeRetry ?? []),
+        ({ request, retryCount, error }) => pool.noteRetry(request, retryCount, error),
+      ],
+    },
+  })
+  return wrap(ky.create(base))
+
+  function wrap(instance: KyInstance): PooledKy {
+    const call = (input: Input, options?: RequestOptions) =>
+      instance(input, needsGuard(options) ? guard(options) : options)
+    const client = call as unknown as PooledKy & Record<string, unknown>
+    for (const method of methods) {
+      client[method] = ((input: Input, options?: RequestOptions) =>
+        instance[method](input, needsGuard(options) ? guard(options) : options)) as PooledKy[Method]
+    }
+    client.extend = (defaults) =>
+      wrap(
+        instance.extend(
+          typeof defaults === 'function' ? (parent) => guard(defaults(parent)) : guard(defaults),
+        ),
+      )
+    client.create = (defaults) =>
+      wrap(
+        instance.create(guard({ ...defaults, fetch: defaults?.fetch ?? (pooledFetch as Options['fetch']) })),
+      )
+    Object.defineProperties(client, {
+      stop: { value: instance.stop, enumerable: true },
+      retry: { value: instance.retry, enumerable: true },
+      pool: { value: handle, enumerable: true },
+    })
+    return client
+  }
+}

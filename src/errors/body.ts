@@ -1,0 +1,66 @@
+import { KyPoolError } from './base.ts'
+import type { RequestInfo } from './queue.ts'
+
+/** Why the pool took a body away from its caller. */
+export type ReclaimCause = 'pressure' | 'watchdog' | 'gc' | 'settle'
+
+/**
+ * The body was cancelled by ky-pool before the caller read it, to give its slot (and connection) to
+ * another request; reading it now fails with this error.
+ */
+export class BodyReclaimedError extends KyPoolError {
+  override name = 'BodyReclaimedError'
+  readonly method: string
+  readonly url: string
+  readonly origin: string
+  readonly reason: ReclaimCause
+  /** Ms the body had been held unread when it was cancelled. */
+  readonly held: number
+  readonly limit: number
+
+  constructor(request: RequestInfo, cause: ReclaimCause, held: number, limit: number, drainLimit: number) {
+    const why =
+      cause === 'pressure'
+        ? `another request needed its slot (limit ${limit} on ${request.origin})`
+        : cause === 'watchdog'
+          ? 'it was left unread past pool.leakAfter'
+          : cause === 'settle'
+            ? 'pool.settle() was called'
+            : 'its response was garbage-collected'
+    super(
+      `ky-pool: the body of ${request.method} ${request.url} was cancelled after ${Math.round(held)} ms unread ` +
+        `because ${why}; it was larger than pool.drainLimit (${drainLimit} bytes), so it could not be kept in memory. ` +
+        'Read or cancel bodies as soon as the response arrives (e.g. `await client.get(url).json()`), ' +
+        'or raise pool.reclaimAfter / pool.drainLimit.',
+    )
+    this.method = request.method
+    this.url = request.url
+    this.origin = request.origin
+    this.reason = cause
+    this.held = held
+    this.limit = limit
+  }
+}
+
+/** The caller was reading a body and no bytes arrived for `idleTimeout` ms; the body was cancelled. */
+export class BodyIdleTimeoutError extends KyPoolError {
+  override name = 'BodyIdleTimeoutError'
+  readonly method: string
+  readonly url: string
+  readonly origin: string
+  readonly idleTimeout: number
+  readonly bytes: number
+
+  constructor(request: RequestInfo, idleTimeout: number, bytes: number) {
+    super(
+      `ky-pool: the body of ${request.method} ${request.url} (${request.origin}) stalled: no bytes for ` +
+        `${idleTimeout} ms after ${bytes} bytes, so it was cancelled and its slot given back. Raise pool.idleTimeout ` +
+        'for slow streams (0 disables it).',
+    )
+    this.method = request.method
+    this.url = request.url
+    this.origin = request.origin
+    this.idleTimeout = idleTimeout
+    this.bytes = bytes
+  }
+}

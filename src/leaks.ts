@@ -1,0 +1,135 @@
+/**
+ * Finding bodies that callers forgot: the call site of each request, a once-per-call-site report,
+ * a watchdog timer and a FinalizationRegistry. It knows nothing of slots; the pool tells it what leaked.
+ */
+import type { LeakReport } from './trace.ts'
+
+export type LeakMode = 'warn' | 'strict' | 'silent'
+
+/** The stack of the call that made a request, captured synchronously when the call was made. */
+export type CallSite = Error
+
+/** Frames from these files are ours or ky's, never the caller's. */
+const ownFile = /[/\\](?:ky|ky-pool)[/\\](?:distribution|dist|src)[/\\]|[/\\]node_modules[/\\]ky[/\\]/
+const ownDir = (() => {
+  try {
+    return new URL('.', import.meta.url).href.replace(/^file:\/\//, '')
+  } catch {
+    return undefined
+  }
+})()
+
+export function captureCallSite(): CallSite {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 30
+  const site = new Error('request made here')
+  Error.stackTraceLimit = limit
+  return site
+}
+
+/** The caller's part of the stack: every frame up to and including the first one in ky or ky-pool is dropped. */
+export function formatCallSite(site: CallSite | undefined): string {
+  const stack = site?.stack
+  if (stack === undefined) return '(call site unknown)'
+  const frames = stack.split('\n').filter((line) => /^\s*at\s|@/.test(line))
+  let last = -1
+  frames.forEach((frame, index) => {
+    if (ownFile.test(frame) || (ownDir !== undefined && frame.includes(ownDir))) last = index
+  })
+  const user = frames
+    .slice(last + 1)
+    .filter((frame) => !/node:internal|processTicksAndRejections/.test(frame))
+  return (user.length > 0 ? user : frames).slice(0, 8).join('\n')
+}
+
+/** Reports leaks once per call site (they repeat in loops); counts every one. */
+export class LeakReporter {
+  readonly mode: LeakMode
+  #count = 0
+  readonly #seen = new Set<string>()
+  /** Strict mode: reports waiting for `settle()` to throw them. */
+  #pending: LeakReport[] = []
+
+  constructor(mode: LeakMode) {
+    this.mode = mode
+  }
+
+  get count(): number {
+    return this.#count
+  }
+
+  /** Records a leak; returns whether it is the first from its call site. */
+  report(leak: LeakReport): boolean {
+    this.#count++
+    const key = leak.callSite.split('\n', 1)[0] ?? ''
+    const first = !this.#seen.has(key)
+    if (first) this.#seen.add(key)
+    if (this.mode !== 'silent') this.#pending.push(leak)
+    if (first && this.mode === 'warn') {
+      console.warn(
+        `ky-pool: the body of ${leak.method} ${leak.url} (${leak.status}) was never read or cancelled ` +
+          `(found by ${leak.detectedBy}; the pool ${leak.action} it). Read it, cancel it, or use \`await using\`. ` +
+          `Requested at:\n${leak.callSite}\n(reported once per call site)`,
+      )
+    }
+    return first
+  }
+
+  /** The leaks recorded since the last call (none in 'silent' mode). */
+  take(): LeakReport[] {
+    const taken = this.#pending
+    this.#pending = []
+    return taken
+  }
+}
+
+/**
+ * A repeating timer that runs only while there is something to watch, and never keeps a Node or Deno
+ * process alive by itself.
+ */
+export class Watchdog {
+  readonly #period: number
+  readonly #tick: () => boolean
+  #timer: ReturnType<typeof setInterval> | undefined
+
+  /** `tick` returns whether there is still something to watch. */
+  constructor(period: number, tick: () => boolean) {
+    this.#period = period
+    this.#tick = tick
+  }
+
+  start(): void {
+    if (this.#timer !== undefined || !Number.isFinite(this.#period) || this.#period <= 0) return
+    this.#timer = setInterval(() => {
+      if (!this.#tick()) this.stop()
+    }, this.#period)
+    ;(this.#timer as { unref?: () => void }).unref?.()
+    if (typeof Deno !== 'undefined' && typeof this.#timer === 'number') Deno.unrefTimer(this.#timer)
+  }
+
+  stop(): void {
+    if (this.#timer === undefined) return
+    clearInterval(this.#timer)
+    this.#timer = undefined
+  }
+}
+
+declare const Deno: { unrefTimer(id: number): void }
+
+/** Calls back when a watched object is garbage-collected; a no-op where FinalizationRegistry is missing. */
+export class Collector<T> {
+  readonly #registry: FinalizationRegistry<T> | undefined
+
+  constructor(onCollect: (held: T) => void) {
+    this.#registry =
+      typeof FinalizationRegistry === 'function' ? new FinalizationRegistry(onCollect) : undefined
+  }
+
+  watch(target: object, held: T, token: object): void {
+    this.#registry?.register(target, held, token)
+  }
+
+  unwatch(token: object): void {
+    this.#registry?.unregister(token)
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * Pool options: what each knob means, its default, and the checks that turn a bad value into a
+ * `PoolConfigError` at `createClient` time instead of a silently wrong limit later.
+ */
+import { PoolConfigError } from './errors/config.ts'
+import type { CallSite, LeakMode } from './leaks.ts'
+import { originOf } from './origin.ts'
+import type { TraceEvent } from './trace.ts'
+
+export interface PoolOptions {
+  /** Max requests in flight per origin, from before the request is sent until its body settles. Default 6. */
+  perOrigin?: number
+  /** Max requests in flight over all origins. Default 64. */
+  total?: number
+  /**
+   * Per-origin limits that replace `perOrigin`, keyed by origin (`'https://api.example.com': 2`). Keys are
+   * canonicalized like request URLs (case, default port, trailing dot, IDN), so two spellings of one
+   * origin with different limits are a configuration error.
+   */
+  origins?: Record<string, number>
+  /** Max requests queued per origin; the next one fails at once with `QueueFullError`. Default 1000. */
+  maxQueue?: number
+  /** Ms a request may wait for a slot before failing with `QueueTimeoutError`. Default 30000; `Infinity` for none. */
+  queueTimeout?: number
+  /** Bytes an unread body may be read into memory to free its connection. Default 65536 (64 KiB); 0 never drains. */
+  drainLimit?: number
+  /** Ms an untouched body larger than `drainLimit` is left alone before another request may cancel it. Default 1000. */
+  reclaimAfter?: number
+  /** Ms after which the watchdog reclaims a body nobody touched and reports it as a leak. Default 10000; `Infinity` for never. */
+  leakAfter?: number
+  /** Ms a body read may wait for the next chunk before failing with `BodyIdleTimeoutError`. Default 60000; `Infinity` for never. */
+  idleTimeout?: number
+  /** What to do about leaked bodies: `'warn'` (console, once per call site), `'strict'` (`settle()` throws), `'silent'`. Default `'warn'`. */
+  leaks?: LeakMode
+  /** Called for each lifecycle event (see `TraceEvent`). Must not throw; errors are caught and logged once. */
+  trace?: (event: TraceEvent) => void
+}
+
+/** Per-request options, passed as `client.get(url, { pool: { … } })`. */
+export interface RequestPoolOptions {
+  /** Higher is sent first among queued requests of the same origin. Default 0 (or ±1 from fetch's `priority`). */
+  priority?: number
+  /** Overrides `queueTimeout` for this request. */
+  queueTimeout?: number
+}
+
+export interface ResolvedPoolOptions {
+  perOrigin: number
+  total: number
+  origins: ReadonlyMap<string, number>
+  maxQueue: number
+  queueTimeout: number
+  drainLimit: number
+  reclaimAfter: number
+  leakAfter: number
+  idleTimeout: number
+  leaks: LeakMode
+  trace: ((event: TraceEvent) => void) | undefined
+}
+
+export const defaults = {
+  perOrigin: 6,
+  total: 64,
+  maxQueue: 1000,
+  queueTimeout: 30_000,
+  drainLimit: 64 * 1024,
+  reclaimAfter: 1000,
+  leakAfter: 10_000,
+  idleTimeout: 60_000,
+  leaks: 'warn',
+} as const satisfies Partial<ResolvedPoolOptions>
+
+const known = new Set<string>([
+  'perOrigin',
+  'total',
+  'origins',
+  'maxQueue',
+  'queueTimeout',
+  'drainLimit',
+  'reclaimAfter',
+  'leakAfter',
+  'idleTimeout',
+  'leaks',
+  'trace',
+])
+
+export function resolvePoolOptions(
+  options: PoolOptions = {},
+  base: Partial<ResolvedPoolOptions> = {},
+): ResolvedPoolOptions {
+  if (typeof options !== 'object' || options === null) throw new PoolConfigError('pool', options, 'an object')
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) {
+      throw new PoolConfigError(
+        `pool.${key}`,
+        (options as Record<string, unknown>)[key],
+        `one of ${[...known].join(', ')} (unknown option)`,
+      )
+    }
+  }
+  const pick = <K extends keyof typeof defaults>(key: K) => options[key] ?? base[key] ?? defaults[key]
+  const resolved: ResolvedPoolOptions = {
+    perOrigin: count('pool.perOrigin', pick('perOrigin')),
+    total: count('pool.total', pick('total')),
+    origins: options.origins === undefined ? (base.origins ?? new Map()) : originLimits(options.origins),
+    maxQueue: count('pool.maxQueue', pick('maxQueue'), true),
+    queueTimeout: duration('pool.queueTimeout', pick('queueTimeout')),
+    drainLimit: bytes('pool.drainLimit', pick('drainLimit')),
+    reclaimAfter: duration('pool.reclaimAfter', pick('reclaimAfter')),
+    leakAfter: duration('pool.leakAfter', pick('leakAfter')),
+    idleTimeout: duration('pool.idleTimeout', pick('idleTimeout')),
+    leaks: pick('leaks'),
+    trace: options.trace ?? base.trace,
+  }
+  if (!['warn', 'strict', 'silent'].includes(resolved.leaks)) {
+    throw new PoolConfigError('pool.leaks', resolved.leaks, "'warn', 'strict' or 'silent'")
+  }
+  if (resolved.trace !== undefined && typeof resolved.trace !== 'function') {
+    throw new PoolConfigError('pool.trace', resolved.trace, 'a function')
+  }
+  return resolved
+}
+
+const requestKeys = new Set(['priority', 'queueTimeout', 'callSite'])
+
+/** Per-request options as the pool receives them: the caller's plus the call site client.ts captured. */
+export function resolveRequestOptions(value: unknown): RequestPoolOptions & { callSite?: CallSite } {
+  if (value === undefined) return {}
+  if (typeof value !== 'object' || value === null)
+    throw new PoolConfigError('options.pool', value, 'an object')
+  for (const key of Object.keys(value)) {
+    if (!requestKeys.has(key)) {
+      throw new PoolConfigError(
+        `options.pool.${key}`,
+        (value as Record<string, unknown>)[key],
+        'priority or queueTimeout (pool limits are set per client, in createClient)',
+      )
+    }
+  }
+  const { priority, queueTimeout, callSite } = value as RequestPoolOptions & { callSite?: CallSite }
+  if (priority !== undefined && (typeof priority !== 'number' || !Number.isFinite(priority))) {
+    throw new PoolConfigError('options.pool.priority', priority, 'a finite number')
+  }
+  if (queueTimeout !== undefined) duration('options.pool.queueTimeout', queueTimeout)
+  return { priority, queueTimeout, callSite }
+}
+
+/** A positive integer (or `Infinity` where `infinite` is allowed). */
+function count(option: string, value: unknown, infinite = false): number {
+  if (
+    typeof value === 'number' &&
+    ((Number.isInteger(value) && value >= 1) || (infinite && value === Infinity))
+  ) {
+    return value
+  }
+  throw new PoolConfigError(option, value, `a whole number >= 1${infinite ? ' or Infinity' : ''}`)
+}
+
+/** Milliseconds: a number >= 0, or `Infinity`. */
+function duration(option: string, value: unknown): number {
+  if (typeof value === 'number' && value >= 0 && !Number.isNaN(value)) return value
+  throw new PoolConfigError(option, value, 'a number of milliseconds >= 0 (or Infinity)')
+}
+
+function bytes(option: string, value: unknown): number {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value
+  throw new PoolConfigError(option, value, 'a whole number of bytes >= 0')
+}
+
+function originLimits(origins: unknown): Map<string, number> {
+  if (typeof origins !== 'object' || origins === null || Array.isArray(origins)) {
+    throw new PoolConfigError('pool.origins', origins, "an object like { 'https://api.example.com': 2 }")
+  }
+  const limits = new Map<string, number>()
+  // Own enumerable keys only: `__proto__` or `constructor` from JSON are just (invalid) origins, never prototype lookups.
+  for (const [key, value] of Object.entries(origins)) {
+    const option = `pool.origins[${JSON.stringify(key)}]`
+    let origin: string
+    try {
+      origin = originOf(key)
+    } catch (error) {
+      throw new PoolConfigError(option, key, `keyed by an http(s) origin (${(error as Error).message})`)
+    }
+    const limit = count(option, value)
+    const previous = limits.get(origin)
+    if (previous !== undefined && previous !== limit) {
+      throw new PoolConfigError(
+        option,
+        value,
+        `the same as the limit ${previous} already given for ${origin}`,
+      )
+    }
+    limits.set(origin, limit)
+  }
+  return limits
+}

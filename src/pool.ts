@@ -1,0 +1,499 @@
+/**
+ * The pool: one request's way through the limiter and the body tracker. It knows HTTP (Request,
+ * Response, origins) but not ky; client.ts plugs it into ky as the `fetch` option.
+ *
+ * The model (design.md): a slot is acquired before the request is sent and released when the
+ * response body settles — read to the end, cancelled, drained into memory, or errored — because
+ * that is when the runtime can reuse the connection. Null-body responses settle at headers.
+ */
+import { type SettleHow, TrackedBody } from './body.ts'
+import { BodyIdleTimeoutError, BodyReclaimedError, type ReclaimCause } from './errors/body.ts'
+import { LeakError } from './errors/leak.ts'
+import { QueueFullError, QueueTimeoutError } from './errors/queue.ts'
+import { type CallSite, Collector, formatCallSite, LeakReporter, Watchdog } from './leaks.ts'
+import { type Lease, Limiter, LimiterRejection } from './limiter.ts'
+import {
+  type PoolOptions,
+  type ResolvedPoolOptions,
+  resolvePoolOptions,
+  resolveRequestOptions,
+} from './options.ts'
+import { originOf } from './origin.ts'
+import { redactMessage, redactUrl } from './redact.ts'
+import { disposable, isNullBodyStatus, standInResponse } from './response.ts'
+import type { LeakReport, PoolStats, TraceEvent } from './trace.ts'
+
+export type FetchLike = (input: Request, init?: RequestInit) => Promise<Response>
+
+/** How long a request waits for unread bodies on its origin to be taken in before it is sent anyway. */
+const takeInWait = 250
+
+/** One request holding (or about to hold) a slot. */
+class Flight {
+  readonly id: number
+  readonly method: string
+  readonly rawUrl: string
+  readonly origin: string
+  readonly callSite: CallSite | undefined
+  lease: Lease | undefined
+  acquiredAt = 0
+  headersAt = 0
+  status: number | undefined
+  body: TrackedBody | undefined
+  leaked = false
+  #url: string | undefined
+
+  constructor(id: number, request: Request, origin: string, callSite: CallSite | undefined) {
+    this.id = id
+    this.method = request.method
+    this.rawUrl = request.url
+    this.origin = origin
+    this.callSite = callSite
+  }
+
+  /** The redacted URL, computed on first use (only events, errors and reports need it). */
+  get url(): string {
+    this.#url ??= redactUrl(this.rawUrl)
+    return this.#url
+  }
+}
+
+export class Pool {
+  readonly options: ResolvedPoolOptions
+  readonly #limiter: Limiter
+  readonly #reporter: LeakReporter
+  /** Requests whose body is held unsettled, oldest first (Set keeps insertion order). */
+  readonly #held = new Set<Flight>()
+  readonly #heldByOrigin = new Map<string, Set<Flight>>()
+  /** Bodies the pool drained before their caller read them; a leak if still unread at GC or `settle()`. */
+  readonly #drainedUnread = new Set<WeakRef<Flight>>()
+  readonly #collector: Collector<Flight>
+  readonly #watchdog: Watchdog
+  #reliefTimer: ReturnType<typeof setTimeout> | undefined
+  #reliefDue = Infinity
+  #nextId = 0
+  #onIdle: (() => void)[] = []
+  #traceFailed = false
+  readonly #totals: PoolStats['totals'] = {
+    requests: 0,
+    reclaimed: 0,
+    drained: 0,
+    cancelled: 0,
+    leaks: 0,
+    queueTimeouts: 0,
+    queueFull: 0,
+    aborted: 0,
+  }
+
+  constructor(options: PoolOptions | ResolvedPoolOptions = {}) {
+    this.options =
+      'origins' in options && options.origins instanceof Map
+        ? (options as ResolvedPoolOptions)
+        : resolvePoolOptions(options as PoolOptions)
+    const { perOrigin, origins, total, maxQueue } = this.options
+    this.#limiter = new Limiter({
+      total,
+      maxQueue,
+      limitOf: (origin) => origins.get(origin) ?? perOrigin,
+      onPressure: () => this.#relieve(),
+    })
+    this.#reporter = new LeakReporter(this.options.leaks)
+    this.#collector = new Collector((flight) => this.#collected(flight))
+    const period = Math.max(10, Math.min(this.options.leakAfter, this.options.idleTimeout) / 4)
+    this.#watchdog = new Watchdog(period, () => this.#watch())
+  }
+
+  /**
+   * Sends `request` with `fetchImpl` once a slot for its origin is free, and returns a Response whose
+   * body holds the slot until it settles. `init.pool` carries per-request options.
+   */
+  async fetch(
+    request: Request,
+    init: RequestInit & { pool?: unknown },
+    fetchImpl: FetchLike,
+  ): Promise<Response> {
+    const origin = originOf(request.url)
+    const { pool: poolInit, ...fetchInit } = init
+    const requestOptions = resolveRequestOptions(poolInit)
+    const flight = new Flight(++this.#nextId, request, origin, requestOptions.callSite)
+    const signal = request.signal
+    flight.lease = this.#limiter.tryAcquire(origin)
+    if (flight.lease === undefined) await this.#queue(flight, signal, requestOptions, fetchInit.priority)
+    const lease = flight.lease!
+    flight.acquiredAt = performance.now()
+    if (this.options.trace) this.#emit({ type: 'acquired', ...this.#base(flight), waited: lease.waited })
+
+    let response: Response
+    try {
+      await this.#takeIn(origin)
+      signal?.throwIfAborted()
+      this.#totals.requests++
+      response = await fetchImpl(request, fetchInit)
+    } catch (error) {
+      lease.release()
+      if (this.options.trace)
+        this.#emit({
+          type: 'settled',
+          ...this.#base(flight),
+          how: 'errored',
+          bytes: 0,
+          held: performance.now() - flight.acquiredAt,
+          status: undefined,
+        })
+      this.#idleCheck()
+      throw error
+    }
+    flight.headersAt = performance.now()
+    flight.status = response.status
+    if (this.options.trace)
+      this.#emit({
+        type: 'headers',
+        ...this.#base(flight),
+        status: response.status,
+        ms: flight.headersAt - flight.acquiredAt,
+      })
+
+    if (response.body === null || request.method === 'HEAD' || isNullBodyStatus(response.status)) {
+      // The runtime may still hand out an (empty) body stream for these; nothing waits on it.
+      this.#settled(flight, 'read', 0)
+      return disposable(response)
+    }
+    return this.#track(flight, response, signal)
+  }
+
+  async #queue(
+    flight: Flight,
+    signal: AbortSignal | null,
+    options: { priority?: number; queueTimeout?: number },
+    fetchPriority: RequestPriority | undefined,
+  ): Promise<void> {
+    const priority = options.priority ?? (fetchPriority === 'high' ? 1 : fetchPriority === 'low' ? -1 : 0)
+    const timeout = options.queueTimeout ?? this.options.queueTimeout
+    const queuedAt = performance.now()
+    if (this.options.trace) {
+      const stats = this.#limiter.keyStats(flight.origin)
+      this.#emit({
+        type: 'queued',
+        ...this.#base(flight),
+        priority,
+        queued: (stats?.queued ?? 0) + 1,
+        limit: stats?.limit ?? this.options.perOrigin,
+      })
+    }
+    try {
+      flight.lease = await this.#limiter.acquire(flight.origin, {
+        priority,
+        timeout,
+        signal: signal ?? undefined,
+      })
+    } catch (error) {
+      const waited = performance.now() - queuedAt
+      if (error instanceof LimiterRejection) {
+        if (error.kind === 'timeout') {
+          this.#totals.queueTimeouts++
+          this.#emitRejected(flight, 'queue-timeout', waited)
+          throw new QueueTimeoutError(flight, error.limit, waited, timeout)
+        }
+        this.#totals.queueFull++
+        this.#emitRejected(flight, 'queue-full', 0)
+        throw new QueueFullError(flight, error.limit, this.options.maxQueue)
+      }
+      this.#totals.aborted++
+      this.#emitRejected(flight, 'aborted', waited)
+      throw error
+    }
+  }
+
+  #track(flight: Flight, response: Response, signal: AbortSignal | null): Response {
+    const length = Number(response.headers.get('content-length') ?? Number.NaN)
+    const onAbort = () => {
+      // A body its caller never touched would otherwise hold the slot until GC (e.g. ky's timeout fired after headers).
+      if (!body.touched) body.fail(signal!.reason)
+    }
+    const body = new TrackedBody(response.body!, Number.isFinite(length) ? length : undefined, {
+      onSettle: (how, bytes) => {
+        signal?.removeEventListener('abort', onAbort)
+        this.#settled(flight, how, bytes)
+      },
+    })
+    flight.body = body
+    this.#held.add(flight)
+    const onOrigin = this.#heldByOrigin.get(flight.origin)
+    if (onOrigin === undefined) this.#heldByOrigin.set(flight.origin, new Set([flight]))
+    else onOrigin.add(flight)
+    signal?.addEventListener('abort', onAbort, { once: true })
+    const stream = body.openStream()
+    const standIn = standInResponse(response, stream, (caller) => this.#dispose(flight, caller, stream))
+    // The stream, not the Response: a caller may keep only `res.body` and read it later.
+    this.#collector.watch(stream, flight, flight)
+    this.#watchdog.start()
+    this.#idleCheck() // settle() re-checks: a new untouched body may need reclaiming
+    return standIn
+  }
+
+  async #dispose(flight: Flight, caller: Response, stream: ReadableStream<Uint8Array>): Promise<void> {
+    const body = flight.body!
+    if (caller.body === stream || caller.body === null) {
+      await body.dispose(this.options.drainLimit, new DOMException('The response was disposed', 'AbortError'))
+    } else if (!caller.bodyUsed && !caller.body.locked) {
+      await caller.body.cancel() // a clone: cancel this branch only
+    }
+  }
+
+  /** The one place a slot is given back. */
+  #settled(flight: Flight, how: SettleHow, bytes: number): void {
+    flight.lease?.release()
+    this.#held.delete(flight)
+    const onOrigin = this.#heldByOrigin.get(flight.origin)
+    if (onOrigin?.delete(flight) && onOrigin.size === 0) this.#heldByOrigin.delete(flight.origin)
+    if (flight.body?.touched) this.#collector.unwatch(flight)
+    else if (how === 'drained') this.#drainedUnread.add(new WeakRef(flight))
+    if (this.options.trace) {
+      this.#emit({
+        type: 'settled',
+        ...this.#base(flight),
+        how,
+        bytes,
+        held: performance.now() - flight.acquiredAt,
+        status: flight.status,
+      })
+    }
+    this.#idleCheck()
+  }
+
+  /**
+   * Before a request goes out: take in the untouched bodies on its origin that fit in `drainLimit`.
+   * A free slot is not a free connection — the runtime opens a new connection while an old one still
+   * carries an unread body — so this is what lets sloppy sequential code reuse one connection.
+   */
+  async #takeIn(origin: string): Promise<void> {
+    const onOrigin = this.#heldByOrigin.get(origin)
+    if (onOrigin === undefined) return
+    const drains: Promise<unknown>[] = []
+    for (const flight of onOrigin) {
+      if (flight.body!.canDrain(this.options.drainLimit)) drains.push(this.#reclaim(flight, 'before-send'))
+    }
+    if (drains.length === 0) return
+    let timer: ReturnType<typeof setTimeout> | undefined
+    await Promise.race([
+      Promise.all(drains),
+      new Promise((resolve) => (timer = setTimeout(resolve, takeInWait))),
+    ])
+    clearTimeout(timer)
+  }
+
+  /**
+   * Frees slots for queued requests: every untouched body that waiters are blocked on is drained if it
+   * fits in `drainLimit`; larger ones are cancelled oldest first once they have been held `reclaimAfter`,
+   * no more of them than there are waiters. Re-runs itself when the next one becomes due.
+   */
+  #relieve(): void {
+    const limiter = this.#limiter
+    if (limiter.queued === 0) return
+    const now = performance.now()
+    const totalBlocked = limiter.acquired >= limiter.total
+    let totalNeed = totalBlocked ? limiter.queued : 0
+    const need = new Map<string, number>()
+    let due = Infinity
+    for (const flight of this.#held) {
+      const body = flight.body!
+      if (body.touched || body.settled) continue
+      const originNeed = need.get(flight.origin) ?? limiter.keyStats(flight.origin)?.queued ?? 0
+      if (originNeed <= 0 && totalNeed <= 0) continue
+      if (body.canDrain(this.options.drainLimit)) {
+        void this.#reclaim(flight, 'pressure')
+      } else if (now - flight.headersAt >= this.options.reclaimAfter) {
+        void this.#reclaim(flight, 'pressure')
+      } else {
+        due = Math.min(due, flight.headersAt + this.options.reclaimAfter)
+        continue
+      }
+      need.set(flight.origin, originNeed - 1)
+      totalNeed--
+    }
+    this.#scheduleRelief(due)
+  }
+
+  #scheduleRelief(due: number): void {
+    if (due >= this.#reliefDue && this.#reliefTimer !== undefined) return
+    if (this.#reliefTimer !== undefined) clearTimeout(this.#reliefTimer)
+    this.#reliefTimer = undefined
+    this.#reliefDue = due
+    if (!Number.isFinite(due)) return
+    this.#reliefTimer = setTimeout(
+      () => {
+        this.#reliefTimer = undefined
+        this.#reliefDue = Infinity
+        this.#relieve()
+      },
+      Math.max(0, due - performance.now()),
+    )
+  }
+
+  /** Takes an untouched body in (drain) or, when it is too large, cancels it. */
+  async #reclaim(flight: Flight, cause: ReclaimCause | 'before-send'): Promise<void> {
+    const body = flight.body!
+    if (body.touched || body.settled) return
+    const held = () => performance.now() - flight.headersAt
+    if (await body.drain(this.options.drainLimit)) {
+      this.#totals.reclaimed++
+      this.#totals.drained++
+      if (this.options.trace)
+        this.#emit({ type: 'reclaimed', ...this.#base(flight), action: 'drained', cause, held: held() })
+      return
+    }
+    if (cause === 'before-send' || body.touched || body.settled) return
+    if (cause === 'pressure' && held() < this.options.reclaimAfter) return this.#relieve()
+    const limit = this.#limiter.keyStats(flight.origin)?.limit ?? this.options.perOrigin
+    body.fail(new BodyReclaimedError(flight, cause, held(), limit, this.options.drainLimit))
+    this.#totals.reclaimed++
+    this.#totals.cancelled++
+    if (this.options.trace)
+      this.#emit({ type: 'reclaimed', ...this.#base(flight), action: 'cancelled', cause, held: held() })
+  }
+
+  /** Watchdog tick: reclaims bodies left untouched past `leakAfter`, fails reads idle past `idleTimeout`. */
+  #watch(): boolean {
+    const now = performance.now()
+    const { leakAfter, idleTimeout } = this.options
+    for (const flight of this.#held) {
+      const body = flight.body!
+      if (!body.touched && now - flight.headersAt >= leakAfter) {
+        this.#leak(flight, 'watchdog', body.canDrain(this.options.drainLimit) ? 'drained' : 'cancelled')
+        void this.#reclaim(flight, 'watchdog')
+      } else if (body.waitingSince !== undefined && now - body.waitingSince >= idleTimeout) {
+        body.fail(new BodyIdleTimeoutError(flight, idleTimeout, body.bytes))
+      }
+    }
+    return this.#held.size > 0
+  }
+
+  /** FinalizationRegistry: the caller dropped the body without reading it. */
+  #collected(flight: Flight): void {
+    const body = flight.body!
+    if (body.touched) return
+    this.#leak(flight, 'gc', body.settled ? 'drained' : 'cancelled')
+    if (!body.settled) {
+      const limit = this.#limiter.keyStats(flight.origin)?.limit ?? this.options.perOrigin
+      body.fail(
+        new BodyReclaimedError(
+          flight,
+          'gc',
+          performance.now() - flight.headersAt,
+          limit,
+          this.options.drainLimit,
+        ),
+      )
+      this.#totals.reclaimed++
+      this.#totals.cancelled++
+    }
+  }
+
+  #leak(flight: Flight, detectedBy: LeakReport['detectedBy'], action: LeakReport['action']): void {
+    if (flight.leaked) return
+    flight.leaked = true
+    this.#totals.leaks++
+    const report: LeakReport = {
+      method: flight.method,
+      url: flight.url,
+      origin: flight.origin,
+      status: flight.status ?? 0,
+      callSite: formatCallSite(flight.callSite),
+      detectedBy,
+      action,
+    }
+    const first = this.#reporter.report(report)
+    if (this.options.trace)
+      this.#emit({ type: 'leaked', ...this.#base(flight), callSite: report.callSite, detectedBy, first })
+  }
+
+  /** Records a retry (ky is about to call fetch again for this request). */
+  noteRetry(request: Request, retryCount: number, error: unknown): void {
+    if (!this.options.trace) return
+    const flight = new Flight(0, request, safeOrigin(request.url), undefined)
+    const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+    this.#emit({ type: 'retry', ...this.#base(flight), retryCount, error: redactMessage(reason) })
+  }
+
+  stats(): PoolStats {
+    const origins: PoolStats['origins'] = {}
+    for (const origin of this.#limiter.keys()) {
+      const stats = this.#limiter.keyStats(origin)!
+      origins[origin] = { inFlight: stats.acquired, queued: stats.queued, limit: stats.limit }
+    }
+    return {
+      inFlight: this.#limiter.acquired,
+      queued: this.#limiter.queued,
+      limit: this.#limiter.total,
+      origins,
+      totals: { ...this.#totals },
+    }
+  }
+
+  /**
+   * Resolves when nothing is in flight or queued. First reclaims every body nobody has touched (and
+   * keeps doing so for responses that arrive meanwhile), then returns the leak reports gathered since
+   * the last call; in strict mode it throws a `LeakError` with them instead.
+   */
+  async settle(): Promise<LeakReport[]> {
+    for (;;) {
+      for (const flight of this.#held) {
+        if (flight.body!.touched) continue
+        this.#leak(flight, 'settle', flight.body!.canDrain(this.options.drainLimit) ? 'drained' : 'cancelled')
+        void this.#reclaim(flight, 'settle')
+      }
+      if (this.#limiter.acquired === 0 && this.#limiter.queued === 0) break
+      await new Promise<void>((resolve) => this.#onIdle.push(resolve))
+    }
+    for (const ref of this.#drainedUnread) {
+      const flight = ref.deref()
+      this.#drainedUnread.delete(ref)
+      if (flight !== undefined && !flight.body!.touched) this.#leak(flight, 'settle', 'drained')
+    }
+    this.#watchdog.stop()
+    this.#scheduleRelief(Infinity)
+    const leaks = this.#reporter.take()
+    if (this.options.leaks === 'strict' && leaks.length > 0) throw new LeakError(leaks)
+    return leaks
+  }
+
+  /** Wakes `settle()` whenever a slot is given back or a new body is held, so it can re-check. */
+  #idleCheck(): void {
+    if (this.#onIdle.length === 0) return
+    const waiting = this.#onIdle
+    this.#onIdle = []
+    for (const resolve of waiting) resolve()
+  }
+
+  #base(flight: Flight) {
+    return {
+      id: flight.id,
+      method: flight.method,
+      url: flight.url,
+      origin: flight.origin,
+      at: performance.now(),
+    }
+  }
+
+  #emitRejected(flight: Flight, reason: 'aborted' | 'queue-timeout' | 'queue-full', waited: number): void {
+    if (this.options.trace) this.#emit({ type: 'rejected', ...this.#base(flight), reason, waited })
+  }
+
+  #emit(event: TraceEvent): void {
+    try {
+      this.options.trace!(event)
+    } catch (error) {
+      if (!this.#traceFailed)
+        console.error('ky-pool: the trace callback threw; events go on being sent', error)
+      this.#traceFailed = true
+    }
+  }
+}
+
+function safeOrigin(url: string): string {
+  try {
+    return originOf(url)
+  } catch {
+    return ''
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * A Response that stands in for the runtime's: same status, headers, url, redirected and type, every
+ * body method, `clone()`, and `Symbol.asyncDispose` (`await using res = await client.get(url)`).
+ */
+
+/** `Symbol.asyncDispose`, or the well-known registry symbol TypeScript uses where the runtime lacks it. */
+export const asyncDispose: symbol =
+  (Symbol as { asyncDispose?: symbol }).asyncDispose ?? Symbol.for('Symbol.asyncDispose')
+
+/** Status codes whose responses have no body (Fetch "null body status"). */
+export function isNullBodyStatus(status: number): boolean {
+  return status === 101 || status === 103 || status === 204 || status === 205 || status === 304
+}
+
+export function standInResponse(
+  original: Response,
+  body: ReadableStream<Uint8Array>,
+  dispose: (response: Response) => Promise<void>,
+): Response {
+  const response = new Response(body, {
+    status: original.status,
+    statusText: original.statusText,
+    headers: original.headers,
+  })
+  return decorate(response, original, dispose)
+}
+
+/** A response without a body (HEAD, 204, 304, …) is returned as is, disposable like the others. */
+export function disposable(response: Response): Response {
+  Object.defineProperty(response, asyncDispose, { value: async () => {}, writable: true, configurable: true })
+  return response
+}
+
+/**
+ * `new Response()` cannot set url, redirected or type, and `Response.prototype.clone` would drop them
+ * again, so both are own properties.
+ */
+function decorate(
+  response: Response,
+  original: Response,
+  dispose: (response: Response) => Promise<void>,
+): Response {
+  Object.defineProperties(response, {
+    url: { value: original.url, enumerable: true },
+    redirected: { value: original.redirected, enumerable: true },
+    type: { value: original.type, enumerable: true },
+    clone: {
+      value(this: Response) {
+        return decorate(Response.prototype.clone.call(this), original, dispose)
+      },
+      writable: true,
+      configurable: true,
+    },
+    [asyncDispose]: {
+      value(this: Response) {
+        return dispose(this)
+      },
+      writable: true,
+      configurable: true,
+    },
+  })
+  return response
+}
