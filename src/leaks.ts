@@ -19,11 +19,14 @@ const ownDir = (() => {
   }
 })()
 
+/** V8's frame limit (10 by default) would often leave only ky's frames; other engines have no such knob. */
+const v8Error = Error as { stackTraceLimit?: number }
+
 export function captureCallSite(): CallSite {
-  const limit = Error.stackTraceLimit
-  Error.stackTraceLimit = 30
+  const limit = v8Error.stackTraceLimit
+  if (limit !== undefined) v8Error.stackTraceLimit = 30
   const site = new Error('request made here')
-  Error.stackTraceLimit = limit
+  if (limit !== undefined) v8Error.stackTraceLimit = limit
   return site
 }
 
