@@ -297,6 +297,14 @@ export class Limiter {
     this.#ring.push(state)
   }
 
+  /** O(keys in the ring); only called when a key's last waiter leaves without a slot. */
+  #leaveRing(state: KeyState): void {
+    if (!state.inRing) return
+    state.inRing = false
+    const index = this.#ring.indexOf(state, this.#ringHead)
+    if (index !== -1) this.#ring.splice(index, 1)
+  }
+
   /** The only place where queued waiters acquire slots. */
   #promote(): void {
     const total = this.#options.total
@@ -328,8 +336,12 @@ export class Limiter {
     waiter.state.queued--
     this.#queued--
     this.#settleWaiter(waiter)
-    // Cancelled waiters stay in their bucket until shifted; with none live left, drop them all at once.
-    if (waiter.state.queued === 0) waiter.state.buckets = []
+    // Cancelled waiters stay in their bucket until shifted; with none live left, drop them all at once,
+    // and take the key out of the ring so that it is forgotten now rather than at the next promotion.
+    if (waiter.state.queued === 0) {
+      waiter.state.buckets = []
+      this.#leaveRing(waiter.state)
+    }
     this.#forget(waiter.state)
     waiter.reject(reason)
   }
