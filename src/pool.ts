@@ -248,6 +248,8 @@ export class Pool {
     if (onOrigin?.delete(flight) && onOrigin.size === 0) this.#heldByOrigin.delete(flight.origin)
     if (flight.body?.touched) this.#collector.unwatch(flight)
     else if (how === 'drained') this.#drainedUnread.add(new WeakRef(flight))
+    if (this.#held.size === 0) this.#watchdog.stop()
+    if (this.#limiter.queued === 0) this.#scheduleRelief(Infinity)
     if (this.options.trace) {
       this.#emit({
         type: 'settled',
@@ -280,6 +282,8 @@ export class Pool {
       new Promise((resolve) => (timer = setTimeout(resolve, takeInWait))),
     ])
     clearTimeout(timer)
+    // undici hands a finished connection back to its pool one macrotask later (setImmediate); wait for it.
+    await nextMacrotask()
   }
 
   /**
@@ -489,6 +493,11 @@ export class Pool {
     }
   }
 }
+
+/** Node's `setImmediate` where there is one (the turn undici waits for), else a zero timeout. */
+const immediate = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate
+const nextMacrotask = (): Promise<void> =>
+  new Promise((resolve) => (immediate ? immediate(resolve) : setTimeout(resolve, 0)))
 
 function safeOrigin(url: string): string {
   try {
