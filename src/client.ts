@@ -9,6 +9,7 @@ import ky, { type Input, type KyInstance, type KyResponse, type Options, type Re
 import { captureCallSite } from './leaks.ts'
 import type { PoolOptions, RequestPoolOptions, ResolvedPoolOptions } from './options.ts'
 import { type FetchLike, Pool } from './pool.ts'
+import { observeProtocols, runtimeDefaults } from './runtime.ts'
 import type { LeakReport, PoolStats } from './trace.ts'
 
 /** ky's options plus `pool` (limits for the client). */
@@ -68,7 +69,10 @@ const runtimeFetch: FetchLike = (request, init) => globalThis.fetch(request, ini
 /** Creates a ky instance with its own pool. */
 export function createClient(options: ClientOptions = {}): PooledKy {
   const { pool: poolOptions, ...kyOptions } = options
-  return pooledKy(new Pool(poolOptions), kyOptions)
+  return pooledKy(
+    new Pool(poolOptions, { defaults: runtimeDefaults(), protocols: observeProtocols() }),
+    kyOptions,
+  )
 }
 
 function pooledKy(pool: Pool, kyOptions: Options): PooledKy {

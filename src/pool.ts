@@ -21,9 +21,16 @@ import {
 import { originOf } from './origin.ts'
 import { redactMessage, redactUrl } from './redact.ts'
 import { disposable, isNullBodyStatus, standInResponse } from './response.ts'
+import type { ProtocolLog } from './runtime.ts'
 import type { LeakReport, PoolStats, TraceEvent } from './trace.ts'
 
 export type FetchLike = (input: Request, init?: RequestInit) => Promise<Response>
+
+export interface PoolEnvironment {
+  /** Defaults of the runtime, under the caller's options. */
+  defaults?: Partial<ResolvedPoolOptions>
+  protocols?: ProtocolLog
+}
 
 /** How long a request waits for unread bodies on its origin to be taken in before it is sent anyway. */
 const takeInWait = 250
@@ -85,11 +92,12 @@ export class Pool {
     aborted: 0,
   }
 
-  constructor(options: PoolOptions | ResolvedPoolOptions = {}) {
-    this.options =
-      'origins' in options && options.origins instanceof Map
-        ? (options as ResolvedPoolOptions)
-        : resolvePoolOptions(options as PoolOptions)
+  readonly #protocols: ProtocolLog | undefined
+
+  /** `environment` carries what the runtime adds: its defaults, and what it tells of protocols. */
+  constructor(options: PoolOptions = {}, environment: PoolEnvironment = {}) {
+    this.options = resolvePoolOptions(options, environment.defaults)
+    this.#protocols = environment.protocols
     const { perOrigin, origins, total, maxQueue } = this.options
     this.#limiter = new Limiter({
       total,
@@ -423,7 +431,9 @@ export class Pool {
     const origins: PoolStats['origins'] = {}
     for (const origin of this.#limiter.keys()) {
       const stats = this.#limiter.keyStats(origin)!
+      const protocol = this.#protocols?.get(origin)
       origins[origin] = { inFlight: stats.acquired, queued: stats.queued, limit: stats.limit }
+      if (protocol !== undefined) origins[origin].protocol = protocol
     }
     return {
       inFlight: this.#limiter.acquired,

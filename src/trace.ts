@@ -69,6 +69,8 @@ export interface OriginStats {
   inFlight: number
   queued: number
   limit: number
+  /** The protocol the origin was last reached over (`http/1.1`, `h2`, `h3`), where the runtime tells (browsers, via Resource Timing). */
+  protocol?: string
 }
 
 export interface PoolStats {
