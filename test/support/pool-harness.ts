@@ -33,6 +33,11 @@ export class TraceLog {
     })
   }
 
+  /** Resolves once `count` events of `type` have been recorded in all (past ones included). */
+  async until(type: TraceEvent['type'], count: number): Promise<void> {
+    while (this.of(type).length < count) await this.next(type)
+  }
+
   of<T extends TraceEvent['type']>(type: T): Extract<TraceEvent, { type: T }>[] {
     return this.events.filter((event): event is Extract<TraceEvent, { type: T }> => event.type === type)
   }
