@@ -230,12 +230,23 @@ export class Pool {
     if (onOrigin === undefined) this.#heldByOrigin.set(flight.origin, new Set([flight]))
     else onOrigin.add(flight)
     signal?.addEventListener('abort', onAbort, { once: true })
-    const stream = body.openStream()
+    const standIn = this.#standIn(flight, response)
+    this.#watchdog.start()
+    this.#idleCheck() // settle() re-checks: a new untouched body may need reclaiming
+    return standIn
+  }
+
+  /**
+   * The caller's Response around the tracked body. A separate function on purpose: V8 gives all closures
+   * of one scope a shared context, and `#track`'s closures (the settle hook, the abort listener) live as
+   * long as the body is held, so a closure there that mentioned the stream would keep it reachable from
+   * `#held` and the FinalizationRegistry could never see a dropped response collected.
+   */
+  #standIn(flight: Flight, response: Response): Response {
+    const stream = flight.body!.openStream()
     const standIn = standInResponse(response, stream, (caller) => this.#dispose(flight, caller, stream))
     // The stream, not the Response: a caller may keep only `res.body` and read it later.
     this.#collector.watch(stream, flight, flight)
-    this.#watchdog.start()
-    this.#idleCheck() // settle() re-checks: a new untouched body may need reclaiming
     return standIn
   }
 
