@@ -17,6 +17,8 @@ export default defineConfig({
           include: ['test/node/**/*.test.ts', 'test/shared/**/*.node.test.ts'],
           environment: 'node',
           testTimeout: 20_000,
+          // globalThis.gc for the FinalizationRegistry test (test/node/reclaim.test.ts).
+          execArgv: ['--expose-gc'],
         },
       },
       {
@@ -56,7 +58,9 @@ export default defineConfig({
       },
       {
         plugins: [
-          cloudflareTest({ miniflare: { compatibilityDate: '2026-04-01', compatibilityFlags: ['nodejs_compat'] } }),
+          cloudflareTest({
+            miniflare: { compatibilityDate: '2026-04-01', compatibilityFlags: ['nodejs_compat'] },
+          }),
         ],
         test: { name: 'workerd', include: ['test/workerd/**/*.test.ts'] },
       },
