@@ -255,7 +255,10 @@ export class Pool {
     if (caller.body === stream || caller.body === null) {
       await body.dispose(this.options.drainLimit, new DOMException('The response was disposed', 'AbortError'))
     } else if (!caller.bodyUsed && !caller.body.locked) {
-      await caller.body.cancel() // a clone: cancel this branch only
+      // A clone (or an original that was cloned): cancel this tee branch only. Not awaited: per the
+      // Streams spec a branch's cancel() settles only once the other branch is cancelled or the source
+      // ends, so awaiting it would hang `await using` on a clone while the original is still unread.
+      void caller.body.cancel().catch(() => {})
     }
   }
 

@@ -1,0 +1,118 @@
+/**
+ * Leak reports: once per call site, with the stack of the line that made the request; `warn` writes
+ * one console warning per call site, `strict` makes `settle()` throw a LeakError, and every leak is
+ * counted in stats().totals.leaks.
+ */
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { LeakError, type PooledKy } from '../../src/index.ts'
+import { harness } from '../support/pool-harness.ts'
+
+const { start, client } = harness()
+
+afterEach(() => {
+  vi.restoreAllMocks()
+})
+
+/** `leaks.test.ts:LINE` of the line in this file that carries `marker` (so the test survives edits). */
+function siteOf(marker: string): string {
+  const lines = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n')
+  const index = lines.findIndex((line) => line.includes(marker) && !line.includes('siteOf('))
+  return `leaks.test.ts:${index + 1}`
+}
+
+// Each request is made on a line of its own, tagged with a comment naming its call site.
+const leakHere = (pooled: PooledKy, url: string) => pooled.get(url) // site:first
+const leakThere = (pooled: PooledKy, url: string) => pooled.get(url) // site:second
+
+describe('leak reports', () => {
+  it('are made once per call site, with the stack of the line that made the request', async () => {
+    const server = await start()
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+    const pooled = client({ pool: { leaks: 'warn' } })
+    for (let i = 0; i < 3; i++) await leakHere(pooled, `${server.url}/bytes?size=100`)
+    await leakThere(pooled, `${server.url}/bytes?size=300000`)
+    const reports = await pooled.pool.settle()
+    expect(reports).toHaveLength(4)
+    const small = reports.filter((report) => report.url.endsWith('size=100'))
+    const large = reports.filter((report) => report.url.endsWith('size=300000'))
+    expect(small.map((report) => report.callSite.split('\n')[0])).toEqual(
+      Array(3).fill(expect.stringContaining(siteOf('// site:first'))),
+    )
+    expect(large[0]!.callSite.split('\n')[0]).toContain(siteOf('// site:second'))
+    expect(small.map((report) => report.action)).toEqual(['drained', 'drained', 'drained'])
+    expect(large[0]!.action).toBe('cancelled')
+    expect(small[0]).toMatchObject({
+      method: 'GET',
+      url: `${server.url}/bytes?size=100`,
+      origin: server.origin,
+      status: 200,
+      detectedBy: 'settle',
+    })
+    // One warning per call site, not per leak.
+    expect(warn).toHaveBeenCalledTimes(2)
+    const first = warn.mock.calls.map(([message]) => String(message)).find((m) => m.includes('size=100 '))!
+    expect(first).toContain(`GET ${server.url}/bytes?size=100 (200) was never read or cancelled`)
+    expect(first).toContain(siteOf('// site:first'))
+    expect(first).toContain('reported once per call site')
+    expect(pooled.pool.stats().totals.leaks).toBe(4)
+  })
+
+  it('name the caller, not ky or ky-pool, when the request goes through the ky shortcut chain', async () => {
+    const server = await start()
+    vi.spyOn(console, 'warn').mockImplementation(() => {})
+    const pooled = client({ pool: { leaks: 'warn' } })
+    const res = await pooled(`${server.url}/bytes?size=10`, { method: 'get' }) // site:call
+    expect(res.status).toBe(200)
+    const [report] = await pooled.pool.settle()
+    expect(report!.callSite.split('\n')[0]).toContain(siteOf('// site:call'))
+    expect(report!.callSite).not.toMatch(/node_modules[/\\]ky[/\\]|[/\\]src[/\\]client\.ts/)
+  })
+
+  it('strict mode: settle() throws a LeakError listing the leaks', async () => {
+    const server = await start()
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+    const pooled = client({ pool: { leaks: 'strict' } })
+    await leakHere(pooled, `${server.url}/bytes?size=100&token=abc`)
+    const error = await pooled.pool.settle().catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(LeakError)
+    const { leaks, message } = error as LeakError
+    expect(leaks).toHaveLength(1)
+    expect(message).toContain('1 response body was never read or cancelled')
+    expect(message).toContain(`GET ${server.url}/bytes?size=100&token=[redacted]`)
+    expect(message).toContain(siteOf('// site:first'))
+    expect(warn).not.toHaveBeenCalled()
+    expect(pooled.pool.stats().totals.leaks).toBe(1)
+    // The reports were handed over: the next settle() has nothing to throw.
+    await expect(pooled.pool.settle()).resolves.toEqual([])
+  })
+
+  it('strict mode: a test that reads every body settles cleanly', async () => {
+    const server = await start()
+    const pooled = client({ pool: { leaks: 'strict' } })
+    await pooled.get(`${server.url}/json`).json()
+    await (await pooled.get(`${server.url}/bytes?size=300000`)).body?.cancel()
+    await expect(pooled.pool.settle()).resolves.toEqual([])
+    expect(pooled.pool.stats().totals.leaks).toBe(0)
+  })
+
+  it('silent mode: nothing is written or returned, but leaks are still counted', async () => {
+    const server = await start()
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+    const pooled = client({ pool: { leaks: 'silent' } })
+    await leakHere(pooled, `${server.url}/bytes?size=100`)
+    await expect(pooled.pool.settle()).resolves.toEqual([])
+    expect(warn).not.toHaveBeenCalled()
+    expect(pooled.pool.stats().totals.leaks).toBe(1)
+  })
+
+  it('a body the pool drained to free a slot, and that is never read afterwards, is still a leak', async () => {
+    const server = await start()
+    const pooled = client({ pool: { perOrigin: 1, leaks: 'strict' } })
+    await leakHere(pooled, `${server.url}/bytes?size=100`)
+    await pooled.get(`${server.url}/json`).json() // drains the first body to get its slot
+    expect(pooled.pool.stats().totals.drained).toBe(1)
+    await expect(pooled.pool.settle()).rejects.toMatchObject({ leaks: [{ action: 'drained' }] })
+  })
+})
