@@ -22,8 +22,12 @@ export interface RequestOptions extends Options {
   pool?: RequestPoolOptions
 }
 
-/** A response from ky-pool: ky's, plus `await using` support (disposal settles the body). */
-export type PooledResponse<T = unknown> = KyResponse<T> & AsyncDisposable
+/**
+ * A response from ky-pool: ky's, plus `await using` support (disposal settles the body). Its clones are
+ * disposable too (disposing one cancels that branch only); `clone` is listed first so that it wins
+ * over `Response['clone']` in the intersection.
+ */
+export type PooledResponse<T = unknown> = { clone(): PooledResponse<T> } & KyResponse<T> & AsyncDisposable
 
 export type PooledResponsePromise<T = unknown> = Omit<ResponsePromise<T>, keyof Promise<unknown>> &
   Promise<PooledResponse<T>>
