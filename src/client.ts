@@ -7,9 +7,20 @@
  */
 import ky, { type Input, type KyInstance, type KyResponse, type Options, type ResponsePromise } from 'ky'
 import { captureCallSite } from './leaks.ts'
-import type { PoolOptions, RequestPoolOptions, ResolvedPoolOptions } from './options.ts'
+import {
+  type PoolOptions,
+  type RequestPoolOptions,
+  type ResolvedPoolOptions,
+  resolvePoolOptions,
+} from './options.ts'
 import { type FetchLike, Pool } from './pool.ts'
-import { observeProtocols, runtimeDefaults } from './runtime.ts'
+import {
+  keepAliveUntil,
+  observeProtocols,
+  type ProtocolLog,
+  perInvocation,
+  runtimeDefaults,
+} from './runtime.ts'
 import type { LeakReport, PoolStats } from './trace.ts'
 
 /** ky's options plus `pool` (limits for the client). */
@@ -73,34 +84,45 @@ const runtimeFetch: FetchLike = (request, init) => globalThis.fetch(request, ini
 /** Creates a ky instance with its own pool. */
 export function createClient(options: ClientOptions = {}): PooledKy {
   const { pool: poolOptions, ...kyOptions } = options
-  return pooledKy(
-    new Pool(poolOptions, { defaults: runtimeDefaults(), protocols: observeProtocols() }),
-    kyOptions,
-  )
+  // Leaks are reported once per call site for the client, not once per Workers invocation.
+  const environment = { defaults: runtimeDefaults(), keepAlive: keepAliveUntil, leakSites: new Set<string>() }
+  const resolved = resolvePoolOptions(poolOptions, environment.defaults) // bad options fail here, not at the first request
+  let protocols: ProtocolLog | undefined
+  const poolOf = perInvocation(() => {
+    protocols ??= observeProtocols()
+    return new Pool(poolOptions, { ...environment, protocols })
+  })
+  return pooledKy(poolOf, resolved, kyOptions)
 }
 
-function pooledKy(pool: Pool, kyOptions: Options): PooledKy {
+/** `poolOf` gives the pool of the current Workers invocation, or the one pool elsewhere (see runtime.ts). */
+function pooledKy(poolOf: () => Pool, options: ResolvedPoolOptions, kyOptions: Options): PooledKy {
   const handle: PoolHandle = {
-    options: pool.options,
-    stats: () => pool.stats(),
-    settle: () => pool.settle(),
+    options,
+    stats: () => poolOf().stats(),
+    settle: () => poolOf().settle(),
   }
-  const pooledFetch: FetchLike = (request, init) => pool.fetch(request, init ?? {}, runtimeFetch)
+  const pooledFetch: FetchLike = (request, init) => poolOf().fetch(request, init ?? {}, runtimeFetch)
   const wrapped = new WeakMap<FetchLike, FetchLike>()
+  /**
+   * Every fetch that already goes through the pool. `keepPooled` runs once per init-hook list it is in
+   * (the client's and the call's), so wrapping must be idempotent: a caller's fetch wrapped twice would
+   * take two slots per request, and deadlock at a limit of 1.
+   */
+  const pooled = new WeakSet<FetchLike>([pooledFetch])
   const pooledFetchOf = (inner: FetchLike): FetchLike => {
+    if (pooled.has(inner)) return inner
     let fetch = wrapped.get(inner)
     if (fetch === undefined) {
-      fetch = (request, init) => pool.fetch(request, init ?? {}, inner)
+      fetch = (request, init) => poolOf().fetch(request, init ?? {}, inner)
       wrapped.set(inner, fetch)
+      pooled.add(fetch)
     }
     return fetch
   }
   const keepPooled = (options: Options & { pool?: object }) => {
     const { fetch } = options
-    if (fetch !== pooledFetch)
-      options.fetch = (
-        fetch === undefined ? pooledFetch : pooledFetchOf(fetch as FetchLike)
-      ) as Options['fetch']
+    options.fetch = (fetch === undefined ? pooledFetch : pooledFetchOf(fetch as FetchLike)) as Options['fetch']
     // Captured here because init hooks run synchronously inside the caller's `client.get(…)`.
     options.pool = { ...options.pool, callSite: captureCallSite() }
   }
@@ -120,7 +142,7 @@ function pooledKy(pool: Pool, kyOptions: Options): PooledKy {
       ...kyOptions.hooks,
       beforeRetry: [
         ...(kyOptions.hooks?.beforeRetry ?? []),
-        ({ request, retryCount, error }) => pool.noteRetry(request, retryCount, error),
+        ({ request, retryCount, error }) => poolOf().noteRetry(request, retryCount, error),
       ],
     },
   })

@@ -49,12 +49,13 @@ export function formatCallSite(site: CallSite | undefined): string {
 export class LeakReporter {
   readonly mode: LeakMode
   #count = 0
-  readonly #seen = new Set<string>()
+  readonly #seen: Set<string>
   /** Strict mode: reports waiting for `settle()` to throw them. */
   #pending: LeakReport[] = []
 
-  constructor(mode: LeakMode) {
+  constructor(mode: LeakMode, seen = new Set<string>()) {
     this.mode = mode
+    this.#seen = seen
   }
 
   get count(): number {

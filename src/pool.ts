@@ -30,6 +30,10 @@ export interface PoolEnvironment {
   /** Defaults of the runtime, under the caller's options. */
   defaults?: Partial<ResolvedPoolOptions>
   protocols?: ProtocolLog
+  /** Told when the pool starts holding bodies, with a promise that resolves when it holds none again. */
+  keepAlive?: (untilIdle: Promise<void>) => void
+  /** Call sites already reported, shared by the pools of one client. */
+  leakSites?: Set<string>
 }
 
 /** How long a request waits for unread bodies on its origin to be taken in before it is sent anyway. */
@@ -93,11 +97,15 @@ export class Pool {
   }
 
   readonly #protocols: ProtocolLog | undefined
+  readonly #keepAlive: PoolEnvironment['keepAlive']
+  /** Resolves the promise given to `keepAlive` when the last held body settles. */
+  #heldNoMore: (() => void) | undefined
 
   /** `environment` carries what the runtime adds: its defaults, and what it tells of protocols. */
   constructor(options: PoolOptions = {}, environment: PoolEnvironment = {}) {
     this.options = resolvePoolOptions(options, environment.defaults)
     this.#protocols = environment.protocols
+    this.#keepAlive = environment.keepAlive
     const { perOrigin, origins, total, maxQueue } = this.options
     this.#limiter = new Limiter({
       total,
@@ -105,7 +113,7 @@ export class Pool {
       limitOf: (origin) => origins.get(origin) ?? perOrigin,
       onPressure: () => this.#relieve(),
     })
-    this.#reporter = new LeakReporter(this.options.leaks)
+    this.#reporter = new LeakReporter(this.options.leaks, environment.leakSites)
     this.#collector = new Collector((flight) => this.#collected(flight))
     const period = Math.max(10, Math.min(this.options.leakAfter, this.options.idleTimeout) / 4)
     this.#watchdog = new Watchdog(period, () => this.#watch())
@@ -138,19 +146,37 @@ export class Pool {
       this.#totals.requests++
       response = await fetchImpl(request, fetchInit)
     } catch (error) {
-      lease.release()
-      if (this.options.trace)
-        this.#emit({
-          type: 'settled',
-          ...this.#base(flight),
-          how: 'errored',
-          bytes: 0,
-          held: performance.now() - flight.acquiredAt,
-          status: undefined,
-        })
-      this.#idleCheck()
+      this.#failed(flight, lease)
       throw error
     }
+    try {
+      return this.#received(flight, request, response, signal)
+    } catch (error) {
+      // A custom fetch may resolve anything: a Response whose body is locked or used, or no Response at all.
+      if (flight.body === undefined) this.#failed(flight, lease)
+      else flight.body.fail(error)
+      throw error
+    }
+  }
+
+  /** Fetch failed (or never started): the slot goes back at once. */
+  #failed(flight: Flight, lease: Lease): void {
+    if (lease.released) return
+    lease.release()
+    if (this.options.trace)
+      this.#emit({
+        type: 'settled',
+        ...this.#base(flight),
+        how: 'errored',
+        bytes: 0,
+        held: performance.now() - flight.acquiredAt,
+        status: undefined,
+      })
+    this.#idleCheck()
+  }
+
+  /** Headers are in: a null body settles now, any other is tracked and holds the slot until it settles. */
+  #received(flight: Flight, request: Request, response: Response, signal: AbortSignal | null): Response {
     flight.headersAt = performance.now()
     flight.status = response.status
     if (this.options.trace)
@@ -229,6 +255,9 @@ export class Pool {
     const onOrigin = this.#heldByOrigin.get(flight.origin)
     if (onOrigin === undefined) this.#heldByOrigin.set(flight.origin, new Set([flight]))
     else onOrigin.add(flight)
+    if (this.#held.size === 1 && this.#keepAlive !== undefined) {
+      this.#keepAlive(new Promise<void>((resolve) => (this.#heldNoMore = resolve)))
+    }
     signal?.addEventListener('abort', onAbort, { once: true })
     const standIn = this.#standIn(flight, response)
     this.#watchdog.start()
@@ -270,7 +299,11 @@ export class Pool {
     if (onOrigin?.delete(flight) && onOrigin.size === 0) this.#heldByOrigin.delete(flight.origin)
     if (flight.body?.touched) this.#collector.unwatch(flight)
     else if (how === 'drained') this.#drainedUnread.add(new WeakRef(flight))
-    if (this.#held.size === 0) this.#watchdog.stop()
+    if (this.#held.size === 0) {
+      this.#watchdog.stop()
+      this.#heldNoMore?.()
+      this.#heldNoMore = undefined
+    }
     if (this.#limiter.queued === 0) this.#scheduleRelief(Infinity)
     if (this.options.trace) {
       this.#emit({
@@ -384,11 +417,12 @@ export class Pool {
     const { leakAfter, idleTimeout } = this.options
     for (const flight of this.#held) {
       const body = flight.body!
-      if (!body.touched && now - flight.headersAt >= leakAfter) {
+      // First: a stalled read, the caller's or the pool's own drain (which a reclaim would only wait on).
+      if (body.waitingSince !== undefined && now - body.waitingSince >= idleTimeout) {
+        body.fail(new BodyIdleTimeoutError(flight, idleTimeout, body.bytes))
+      } else if (!body.touched && now - flight.headersAt >= leakAfter) {
         this.#leak(flight, 'watchdog', body.canDrain(this.options.drainLimit) ? 'drained' : 'cancelled')
         void this.#reclaim(flight, 'watchdog')
-      } else if (body.waitingSince !== undefined && now - body.waitingSince >= idleTimeout) {
-        body.fail(new BodyIdleTimeoutError(flight, idleTimeout, body.bytes))
       }
     }
     return this.#held.size > 0
@@ -397,7 +431,9 @@ export class Pool {
   /** FinalizationRegistry: the caller dropped the body without reading it. */
   #collected(flight: Flight): void {
     const body = flight.body!
-    if (body.touched) return
+    // Read to the end or cancelled by its caller: fine. Started and then dropped mid-body is a leak like
+    // an unread one: nobody can ever read the rest, and without this the slot would be held for good.
+    if (body.touched && body.settled) return
     this.#leak(flight, 'gc', body.settled ? 'drained' : 'cancelled')
     if (!body.settled) {
       const limit = this.#limiter.keyStats(flight.origin)?.limit ?? this.options.perOrigin

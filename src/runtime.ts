@@ -7,6 +7,14 @@ import { originOf } from './origin.ts'
 
 export type Runtime = 'workerd' | 'deno' | 'bun' | 'node' | 'browser' | 'unknown'
 
+let runtime: Runtime | undefined
+
+/** The runtime, detected once. */
+export function currentRuntime(): Runtime {
+  runtime ??= detectRuntime()
+  return runtime
+}
+
 export function detectRuntime(): Runtime {
   const g = globalThis as Record<string, unknown> & { navigator?: { userAgent?: string } }
   if (g.navigator?.userAgent === 'Cloudflare-Workers') return 'workerd'
@@ -24,7 +32,7 @@ export function detectRuntime(): Runtime {
  * from ever hitting the platform's own (invisible) queue. Elsewhere: 6 per origin (what browsers do
  * for HTTP/1.1), 64 in total (OkHttp's `maxRequests`).
  */
-export function runtimeDefaults(runtime: Runtime = detectRuntime()): Partial<ResolvedPoolOptions> {
+export function runtimeDefaults(runtime: Runtime = currentRuntime()): Partial<ResolvedPoolOptions> {
   if (runtime === 'workerd') return { perOrigin: 6, total: 6 }
   return {}
 }
@@ -40,7 +48,7 @@ export interface ProtocolLog {
  * when the server sends `Timing-Allow-Origin`; otherwise the protocol stays unknown.
  */
 export function observeProtocols(): ProtocolLog | undefined {
-  if (typeof PerformanceObserver !== 'function' || detectRuntime() !== 'browser') return undefined
+  if (typeof PerformanceObserver !== 'function' || currentRuntime() !== 'browser') return undefined
   if (!PerformanceObserver.supportedEntryTypes?.includes('resource')) return undefined
   const protocols = new Map<string, string>()
   const observer = new PerformanceObserver((list) => {
@@ -53,4 +61,74 @@ export function observeProtocols(): ProtocolLog | undefined {
   })
   observer.observe({ type: 'resource', buffered: true })
   return { get: (origin) => protocols.get(origin), disconnect: () => observer.disconnect() }
+}
+
+/**
+ * Cloudflare Workers: state per invocation.
+ *
+ * Concurrent invocations of one isolate share module scope, but not I/O: a body fetched by one
+ * invocation cannot be read or cancelled by another ("Cannot perform I/O on behalf of a different
+ * request"), and an invocation waiting on a promise that only another invocation would resolve is
+ * cancelled by workerd's hang detector. The platform's connection limit is per invocation too. So in
+ * workerd each invocation gets its own pool, found by the invocation's active tracing span (the one
+ * per-invocation identity `cloudflare:workers` offers without wrapping the handler), and
+ * `waitUntil` keeps an invocation alive while its pool still holds bodies, so that its own timers can
+ * reclaim them after the response was returned.
+ */
+interface CloudflareWorkersModule {
+  tracing?: { getActiveSpan?: () => object | undefined }
+  waitUntil?: (promise: Promise<unknown>) => void
+}
+
+let cloudflare: CloudflareWorkersModule | undefined
+let cloudflareLooked = false
+
+/** Called by the `workerd` entry point, which can import `cloudflare:workers` statically. */
+export function useCloudflareWorkers(module: CloudflareWorkersModule): void {
+  cloudflare = module
+  cloudflareLooked = true
+}
+
+function cloudflareWorkers(): CloudflareWorkersModule | undefined {
+  if (!cloudflareLooked) {
+    cloudflareLooked = true
+    const process = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process
+    try {
+      cloudflare = process?.getBuiltinModule?.('cloudflare:workers') as CloudflareWorkersModule | undefined
+    } catch {}
+  }
+  return cloudflare
+}
+
+/** The current Workers invocation, as an object to key state by; undefined outside workerd or outside a request. */
+export function invocationKey(): object | undefined {
+  if (currentRuntime() !== 'workerd') return undefined
+  return cloudflareWorkers()?.tracing?.getActiveSpan?.() ?? undefined
+}
+
+/** Keeps the current Workers invocation alive until `promise` settles; a no-op elsewhere. */
+export function keepAliveUntil(promise: Promise<unknown>): void {
+  if (currentRuntime() === 'workerd') cloudflareWorkers()?.waitUntil?.(promise)
+}
+
+/**
+ * A getter for a value that is one per Workers invocation, and one in total elsewhere (or when the
+ * invocation cannot be told; see above). Values of finished invocations are garbage with them.
+ */
+export function perInvocation<T>(create: () => T): () => T {
+  let single: T | undefined
+  const byInvocation = new WeakMap<object, T>()
+  return () => {
+    const key = invocationKey()
+    if (key === undefined) {
+      single ??= create()
+      return single
+    }
+    let value = byInvocation.get(key)
+    if (value === undefined) {
+      value = create()
+      byInvocation.set(key, value)
+    }
+    return value
+  }
 }
