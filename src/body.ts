@@ -72,7 +72,7 @@ export class TrackedBody {
     return this.#bytes
   }
 
-  /** Since when the caller has been waiting for the next chunk (for the idle watchdog), or undefined. */
+  /** Since when a read of the underlying body (the caller's, or a drain's) has waited for the next chunk, or undefined. */
   get waitingSince(): number | undefined {
     return this.#waitingSince
   }
@@ -103,13 +103,19 @@ export class TrackedBody {
   async #drain(limit: number): Promise<boolean> {
     for (;;) {
       let result: ReadableStreamReadResult<Uint8Array>
+      // The idle watchdog sees a stalled drain too: a small body that stops arriving would otherwise hold
+      // its slot forever, and hang the caller's read, which waits for the drain.
+      this.#waitingSince = performance.now()
       try {
         result = await this.#reader.read()
       } catch (error) {
         this.#failure = error
         this.#settle('errored')
         return true
+      } finally {
+        this.#waitingSince = undefined
       }
+      if (this.#settled) return true // `fail()` while the read was pending
       if (result.done) {
         this.#sourceDone = true
         this.#settle('drained')
