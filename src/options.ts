@@ -98,7 +98,9 @@ export function resolvePoolOptions(
       )
     }
   }
-  const pick = <K extends keyof typeof defaults>(key: K) => options[key] ?? base[key] ?? defaults[key]
+  // Only `undefined` means "not set": a `null` (e.g. from JSON) is a value, and is refused below.
+  const pick = <K extends keyof typeof defaults>(key: K) =>
+    options[key] !== undefined ? options[key] : (base[key] ?? defaults[key])
   const resolved: ResolvedPoolOptions = {
     perOrigin: count('pool.perOrigin', pick('perOrigin')),
     total: count('pool.total', pick('total')),
@@ -110,7 +112,7 @@ export function resolvePoolOptions(
     leakAfter: duration('pool.leakAfter', pick('leakAfter')),
     idleTimeout: duration('pool.idleTimeout', pick('idleTimeout')),
     leaks: pick('leaks'),
-    trace: options.trace ?? base.trace,
+    trace: options.trace !== undefined ? options.trace : base.trace,
   }
   if (!['warn', 'strict', 'silent'].includes(resolved.leaks)) {
     throw new PoolConfigError('pool.leaks', resolved.leaks, "'warn', 'strict' or 'silent'")
