@@ -1,0 +1,390 @@
+/**
+ * The behaviours users rely on, written once and run in every runtime ky-pool claims: Node, happy-dom,
+ * Chromium, workerd, Deno and Bun (one small runner per runtime registers them; see the files next to
+ * this one and test/browser, test/workerd, test/deno, test/bun).
+ *
+ * A runner gives a harness: where the shared msw handlers (mocks/handlers.ts) answer, how to register
+ * a test, and two assertions from the runtime's own test library. Each behaviour gets fresh clients from
+ * `createTestClient` (ky-pool/testing, strict leak mode), and after it every client is settled and must
+ * report no leak it did not expect — so every test here also checks that it left nothing behind.
+ *
+ * Where a runtime cannot do something, its runner lists the behaviour in `cannot` with the reason, and
+ * the test is registered as skipped with that reason in its name.
+ */
+import type { ClientOptions, PooledKy, TraceEvent } from '../../src/index.ts'
+import { collectLeaks, createTestClient } from '../../src/testing.ts'
+
+export interface Check {
+  /** Deep equality. */
+  equal(actual: unknown, expected: unknown, message?: string): void
+  ok(value: unknown, message?: string): void
+}
+
+export interface BehaviourHarness {
+  /** Shown in skip reasons. */
+  runtime: string
+  /** The origin (no trailing slash) where the shared msw handlers answer. */
+  baseUrl: string
+  test(name: string, fn: () => Promise<void>): void
+  /** Registers a test that does not run here; `name` already contains the reason. */
+  skip(name: string): void
+  check: Check
+  /** Behaviour id → why this runtime cannot do it. */
+  cannot?: Partial<Record<BehaviourId, string>>
+  /**
+   * Set (to the reason) where the runtime's Response body methods replace the stream's error with their
+   * own: then a failed read is checked by its message, which still carries ky-pool's.
+   */
+  wrapsBodyErrors?: { name: string; reason: string }
+  /** Options every client of this runner starts from (e.g. `timeout: false` in workerd). */
+  clientOptions?: ClientOptions
+}
+
+/** What a behaviour gets: the harness, and clients that are settled and checked for leaks after it. */
+export interface BehaviourContext {
+  h: BehaviourHarness
+  check: Check
+  url(path: string): string
+  /** The canonical origin of `baseUrl`, as stats key it. */
+  origin: string
+  client(options?: ClientOptions): PooledKy
+  /** A client whose lifecycle events are recorded in `events`. */
+  traced(options?: ClientOptions): { client: PooledKy; events: TraceEvent[] }
+  /** Resolves with the error `promise` rejects with; fails when it fulfils or the error has another name. */
+  rejects(promise: Promise<unknown>, name: string): Promise<Error & Record<string, unknown>>
+  /** Like `rejects`, for a read through a Response body method (`text()`, `json()`, …): see `wrapsBodyErrors`. */
+  rejectsRead(promise: Promise<unknown>, name: string): Promise<Error>
+}
+
+interface Behaviour {
+  id: BehaviourId
+  name: string
+  /** The behaviour checks its own leaks (it makes them on purpose). */
+  leaks?: true
+  run(context: BehaviourContext): Promise<void>
+}
+
+export type BehaviourId =
+  | 'held-until-settled'
+  | 'held-while-streaming'
+  | 'per-origin-limit'
+  | 'abort-while-queued'
+  | 'reclaim-drain'
+  | 'reclaim-cancel'
+  | 'leak-report'
+  | 'http-error'
+  | 'retry-after'
+  | 'await-using'
+  | 'null-body'
+  | 'redirect'
+  | 'stalled-body'
+
+/** Every behaviour must finish in this time; a hang fails the test instead of stalling the runner. */
+const deadline = 10_000
+
+const inFlight = (client: PooledKy, origin: string) => client.pool.stats().origins[origin]?.inFlight ?? 0
+
+export const behaviours: Behaviour[] = [
+  {
+    id: 'held-until-settled',
+    name: 'a slot is held from before the request is sent until its body is read, not when headers arrive',
+    async run({ client: make, url, origin, check }) {
+      const client = make({ pool: { perOrigin: 1 } })
+      const res = await client.get(url('/json'))
+      check.equal(res.status, 200)
+      check.equal(inFlight(client, origin), 1, 'headers are in, the body is not read: the slot is still held')
+      check.equal(await res.json(), { hello: 'world' })
+      check.equal(client.pool.stats().inFlight, 0, 'the body was read to the end: the slot is free')
+    },
+  },
+  {
+    id: 'held-while-streaming',
+    name: 'a streamed body holds its slot until its last chunk is read',
+    async run({ client: make, url, origin, check }) {
+      const client = make({ pool: { perOrigin: 1 } })
+      const res = await client.get(url('/stream?chunks=3&interval=5'))
+      const reader = res.body!.getReader()
+      const first = await reader.read()
+      check.equal(new TextDecoder().decode(first.value), 'chunk 0\n')
+      check.equal(inFlight(client, origin), 1, 'mid-stream: still held')
+      let rest = ''
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+        rest += new TextDecoder().decode(chunk.value)
+      }
+      check.equal(rest, 'chunk 1\nchunk 2\n')
+      check.equal(client.pool.stats().inFlight, 0, 'the stream ended: the slot is free')
+    },
+  },
+  {
+    id: 'per-origin-limit',
+    name: 'the per-origin limit holds: of 6 concurrent requests at perOrigin 2, never more than 2 are in flight',
+    async run({ traced, url, check }) {
+      const { client, events } = traced({ pool: { perOrigin: 2 } })
+      const results = await Promise.all(
+        Array.from({ length: 6 }, () => client.get(url('/slow?ms=20')).json()),
+      )
+      check.equal(
+        results,
+        Array.from({ length: 6 }, () => ({ hello: 'world' })),
+      )
+      let held = 0
+      let heldPeak = 0
+      for (const event of events) {
+        if (event.type === 'acquired') heldPeak = Math.max(heldPeak, ++held)
+        if (event.type === 'settled') held--
+      }
+      check.equal(heldPeak, 2, 'slots held at once, as the pool saw them')
+      check.equal(events.filter((event) => event.type === 'queued').length, 4, 'the other 4 queued')
+    },
+  },
+  {
+    id: 'abort-while-queued',
+    name: 'a queued request that is aborted leaves the queue at once with the abort reason and is never sent',
+    async run({ traced, url, origin, check, rejects }) {
+      const { client, events } = traced({ pool: { perOrigin: 1 } })
+      const holder = await client.get(url('/large')) // larger than drainLimit: the pool cannot take it in
+      const controller = new AbortController()
+      const queued = client.get(url('/json'), { signal: controller.signal })
+      while (!events.some((event) => event.type === 'queued')) await tick()
+      check.equal(client.pool.stats().origins[origin]?.queued, 1)
+      const reason = new Error('the user navigated away')
+      controller.abort(reason)
+      const error = await rejects(queued, 'Error')
+      check.ok(error === reason, 'rejected with the abort reason itself')
+      const stats = client.pool.stats()
+      check.equal([stats.queued, stats.totals.aborted, stats.totals.requests], [0, 1, 1])
+      check.equal(
+        events.filter((event) => event.type === 'rejected').map((event) => event.reason),
+        ['aborted'],
+      )
+      await holder.body!.cancel()
+      check.equal(client.pool.stats().inFlight, 0)
+    },
+  },
+  {
+    id: 'reclaim-drain',
+    name: 'a small body left unread is taken into memory when the next request needs its slot, and stays readable',
+    async run({ traced, url, check }) {
+      const { client, events } = traced({ pool: { perOrigin: 1 } })
+      const unread = await client.get(url('/bytes?size=1000'))
+      check.equal(await client.get(url('/json')).json(), { hello: 'world' }, 'not blocked by the unread body')
+      check.equal(
+        events.filter((event) => event.type === 'reclaimed').map((event) => event.action),
+        ['drained'],
+      )
+      check.equal((await unread.text()).length, 1000, 'the drained body is still there for its caller')
+    },
+  },
+  {
+    id: 'reclaim-cancel',
+    name: 'a large body left unread past reclaimAfter is cancelled for a queued request; reading it later fails clearly',
+    async run({ traced, url, check, rejectsRead }) {
+      const { client, events } = traced({ pool: { perOrigin: 1, reclaimAfter: 50 } })
+      const unread = await client.get(url('/large'))
+      const started = performance.now()
+      check.equal(await client.get(url('/json')).json(), { hello: 'world' }, 'not blocked for good')
+      check.ok(performance.now() - started >= 40, 'it waited for reclaimAfter first')
+      const reclaimed = events.filter((event) => event.type === 'reclaimed')
+      check.equal(
+        reclaimed.map((event) => [event.action, event.cause]),
+        [['cancelled', 'pressure']],
+      )
+      const error = await rejectsRead(unread.arrayBuffer(), 'BodyReclaimedError')
+      check.ok(/another request needed its slot/.test(error.message), error.message)
+    },
+  },
+  {
+    id: 'leak-report',
+    name: 'a body nobody read is reported as a leak with the call site of the request',
+    leaks: true,
+    async run({ client: make, url, check }) {
+      const client = make()
+      await requestAndForget(client, url('/json'))
+      const leaks = await collectLeaks(client)
+      check.equal(leaks.length, 1)
+      const [leak] = leaks
+      check.equal(
+        [leak!.method, leak!.url, leak!.status, leak!.detectedBy],
+        ['GET', url('/json'), 200, 'settle'],
+      )
+      check.ok(
+        /requestAndForget/.test(leak!.callSite),
+        `the call site names the function that made the request:\n${leak!.callSite}`,
+      )
+      check.equal(client.pool.stats().inFlight, 0, 'settle() freed its slot')
+    },
+  },
+  {
+    id: 'http-error',
+    name: "an HTTPError's body is read into error.data and its slot is given back",
+    async run({ client: make, url, check, rejects }) {
+      const client = make({ pool: { perOrigin: 1 } })
+      const error = await rejects(client.get(url('/error/500')).json(), 'HTTPError')
+      check.equal(error.data, { error: 'status 500', status: 500 })
+      check.equal(client.pool.stats().inFlight, 0)
+      check.equal(await client.get(url('/json')).json(), { hello: 'world' }, 'the single slot is free again')
+    },
+  },
+  {
+    id: 'retry-after',
+    name: 'a 503 with Retry-After is retried through the pool: the failed attempt gives its slot back first',
+    async run({ traced, url, check }) {
+      const { client, events } = traced({ retry: { limit: 2 }, pool: { perOrigin: 1 } })
+      const key = Math.random().toString(36).slice(2)
+      check.equal(await client.get(url(`/flaky/503?key=${key}`)).json(), { hello: 'world', attempt: 2 })
+      check.equal(events.filter((event) => event.type === 'retry').length, 1)
+      check.equal(client.pool.stats().totals.requests, 2)
+    },
+  },
+  {
+    id: 'await-using',
+    name: '`await using` settles an unread body on scope exit, without a leak',
+    async run({ client: make, url, check }) {
+      const client = make({ pool: { perOrigin: 1 } })
+      {
+        await using res = await client.get(url('/large'))
+        check.equal(res.status, 200)
+        check.equal(client.pool.stats().inFlight, 1)
+      }
+      check.equal(client.pool.stats().inFlight, 0, 'disposed: the slot is free')
+      {
+        await using res = await client.get(url('/bytes?size=100'))
+        check.equal((await res.text()).length, 100, 'reading inside the scope still works')
+      }
+      check.equal(client.pool.stats().inFlight, 0)
+    },
+  },
+  {
+    id: 'null-body',
+    name: 'a response without a body (204, HEAD) gives its slot back at headers',
+    async run({ client: make, url, check }) {
+      const client = make({ pool: { perOrigin: 1 } })
+      const empty = await client.get(url('/empty'))
+      check.equal([empty.status, client.pool.stats().inFlight], [204, 0])
+      const head = await client.head(url('/json'))
+      check.equal([head.status, client.pool.stats().inFlight], [200, 0])
+    },
+  },
+  {
+    id: 'redirect',
+    name: 'a redirect is followed inside one slot; the response keeps url and redirected',
+    async run({ client: make, url, check }) {
+      const client = make({ pool: { perOrigin: 1 } })
+      const res = await client.get(url('/redirect?to=/json'))
+      check.equal([res.status, res.redirected, res.url], [200, true, url('/json')])
+      check.equal(await res.json(), { hello: 'world' })
+      check.equal(client.pool.stats().totals.requests, 1, 'one slot, one request, however many hops')
+    },
+  },
+  {
+    id: 'stalled-body',
+    name: 'a body that stalls mid-read fails with BodyIdleTimeoutError and gives its slot back',
+    async run({ client: make, url, check, rejectsRead }) {
+      const client = make({ pool: { perOrigin: 1, idleTimeout: 100 } })
+      const res = await client.get(url('/stall'))
+      const error = await rejectsRead(res.text(), 'BodyIdleTimeoutError')
+      check.ok(/stalled/.test(error.message), error.message)
+      check.equal(client.pool.stats().inFlight, 0)
+      check.equal(await client.get(url('/json')).json(), { hello: 'world' }, 'the slot is free again')
+    },
+  },
+]
+
+/** Makes a request and drops the response unread: the kind of code the leak report is for. */
+async function requestAndForget(client: PooledKy, url: string): Promise<void> {
+  await client.get(url)
+}
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, 1))
+
+/** Registers every behaviour with the runner's `test` (or `skip`, with the reason). */
+export function registerBehaviours(h: BehaviourHarness): void {
+  for (const behaviour of behaviours) {
+    const reason = h.cannot?.[behaviour.id]
+    if (reason !== undefined) h.skip(`${behaviour.name} [cannot in ${h.runtime}: ${reason}]`)
+    else h.test(behaviour.name, () => runBehaviour(behaviour, h))
+  }
+}
+
+async function runBehaviour(behaviour: Behaviour, h: BehaviourHarness): Promise<void> {
+  const clients: PooledKy[] = []
+  const client = (options: ClientOptions = {}) => {
+    const made = createTestClient({
+      retry: 0,
+      ...h.clientOptions,
+      ...options,
+      pool: { ...h.clientOptions?.pool, ...options.pool },
+    })
+    clients.push(made)
+    return made
+  }
+  const context: BehaviourContext = {
+    h,
+    check: h.check,
+    url: (path) => `${h.baseUrl}${path}`,
+    origin: new URL(h.baseUrl).origin,
+    client,
+    traced(options = {}) {
+      const events: TraceEvent[] = []
+      return {
+        client: client({ ...options, pool: { ...options.pool, trace: (e) => events.push(e) } }),
+        events,
+      }
+    },
+    async rejects(promise, name) {
+      try {
+        await promise
+      } catch (error) {
+        h.check.equal((error as Error).name, name, `rejected with ${name}: ${(error as Error).message}`)
+        return error as Error & Record<string, unknown>
+      }
+      h.check.ok(false, `expected a rejection with ${name}`)
+      throw new Error('unreachable')
+    },
+    async rejectsRead(promise, name) {
+      if (h.wrapsBodyErrors === undefined) return context.rejects(promise, name)
+      // The runtime's own error, with ours in its message only.
+      const error = await context.rejects(promise, h.wrapsBodyErrors.name)
+      h.check.ok(/ky-pool: the body of/.test(error.message), `ky-pool's message is kept: ${error.message}`)
+      return error
+    },
+  }
+  await within(deadline, behaviour.id, behaviour.run(context)).finally(async () => {
+    // Always settle, so nothing (slot, body, timer) is left for the next test or the sanitizer.
+    const leaks = await within(
+      deadline,
+      `settling after ${behaviour.id}`,
+      Promise.all(clients.map(collectLeaks)),
+    )
+    if (!behaviour.leaks) h.check.equal(leaks.flat(), [], 'no body was left unread')
+  })
+}
+
+/** `promise`, or a rejection naming `what` if it takes longer than `ms` (the timer is cleared either way). */
+async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish in ${ms} ms: something hangs`)), ms)
+  })
+  try {
+    return await Promise.race([promise, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** `Check` from vitest's `expect` (for the vitest runners). */
+export function vitestCheck(
+  expect: (
+    value: unknown,
+    message?: string,
+  ) => {
+    toEqual(expected: unknown): void
+    toBeTruthy(): void
+  },
+): Check {
+  return {
+    equal: (actual, expected, message) => expect(actual, message).toEqual(expected),
+    ok: (value, message) => expect(value, message).toBeTruthy(),
+  }
+}
