@@ -373,8 +373,9 @@ export class Pool {
     this.#scheduleRelief(due)
   }
 
+  /** Runs `#relieve` at `due` (keeping an earlier run); `Infinity` cancels it: nothing is queued any more. */
   #scheduleRelief(due: number): void {
-    if (due >= this.#reliefDue && this.#reliefTimer !== undefined) return
+    if (Number.isFinite(due) && due >= this.#reliefDue && this.#reliefTimer !== undefined) return
     if (this.#reliefTimer !== undefined) clearTimeout(this.#reliefTimer)
     this.#reliefTimer = undefined
     this.#reliefDue = due

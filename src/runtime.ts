@@ -37,6 +37,13 @@ export function runtimeDefaults(runtime: Runtime = currentRuntime()): Partial<Re
   return {}
 }
 
+/** The part of a `PerformanceResourceTiming` entry read here. */
+interface ResourceEntry {
+  name: string
+  initiatorType: string
+  nextHopProtocol: string
+}
+
 /** The last protocol (`http/1.1`, `h2`, `h3`) each origin was reached over, as Resource Timing reports it. */
 export interface ProtocolLog {
   get(origin: string): string | undefined
@@ -52,7 +59,9 @@ export function observeProtocols(): ProtocolLog | undefined {
   if (!PerformanceObserver.supportedEntryTypes?.includes('resource')) return undefined
   const protocols = new Map<string, string>()
   const observer = new PerformanceObserver((list) => {
-    for (const entry of list.getEntries() as PerformanceResourceTiming[]) {
+    // The fields we read, not `PerformanceResourceTiming`: Deno's lib declares no such type, so type-checking
+    // src/ as a Deno user does (`deno test`, `deno check`) would fail.
+    for (const entry of list.getEntries() as unknown as ResourceEntry[]) {
       if (entry.initiatorType !== 'fetch' || !entry.nextHopProtocol) continue
       try {
         protocols.set(originOf(entry.name), entry.nextHopProtocol)
