@@ -67,6 +67,11 @@ export class TrackedBody {
     return this.#settled
   }
 
+  /** The error the pool failed the body with (`fail()`, `dispose()`), which the caller's reads end with; undefined if none. */
+  get failure(): unknown {
+    return this.#failure
+  }
+
   /** Bytes taken from the underlying body so far. */
   get bytes(): number {
     return this.#bytes

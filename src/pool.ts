@@ -273,7 +273,12 @@ export class Pool {
    */
   #standIn(flight: Flight, response: Response): Response {
     const stream = flight.body!.openStream()
-    const standIn = standInResponse(response, stream, (caller) => this.#dispose(flight, caller, stream))
+    const standIn = standInResponse(
+      response,
+      stream,
+      (caller) => this.#dispose(flight, caller, stream),
+      () => flight.body!.failure,
+    )
     // The stream, not the Response: a caller may keep only `res.body` and read it later.
     this.#collector.watch(stream, flight, flight)
     return standIn

@@ -12,18 +12,28 @@ export function isNullBodyStatus(status: number): boolean {
   return status === 101 || status === 103 || status === 204 || status === 205 || status === 304
 }
 
+/**
+ * `failure` tells the error ky-pool failed the body with (reclaimed, idle timeout, disposed), if it did:
+ * body methods reject with that error. Left to themselves, some runtimes' body methods reject with an
+ * error of their own instead of the stream's, and the reason is lost: Chromium with
+ * `TypeError: Failed to fetch`, happy-dom with a DOMException `EncodingError`. Reading `res.body`
+ * directly gives the stream's error everywhere.
+ */
 export function standInResponse(
   original: Response,
   body: ReadableStream<Uint8Array>,
   dispose: (response: Response) => Promise<void>,
+  failure: () => unknown = () => undefined,
 ): Response {
   const response = new Response(body, {
     status: original.status,
     statusText: original.statusText,
     headers: original.headers,
   })
-  return decorate(response, original, dispose)
+  return decorate(response, original, dispose, failure)
 }
+
+const bodyMethods = ['arrayBuffer', 'blob', 'bytes', 'formData', 'json', 'text'] as const
 
 /** A response without a body (HEAD, 204, 304, …) is returned as is, disposable like the others. */
 export function disposable(response: Response): Response {
@@ -39,14 +49,31 @@ function decorate(
   response: Response,
   original: Response,
   dispose: (response: Response) => Promise<void>,
+  failure: () => unknown,
 ): Response {
+  const methods: PropertyDescriptorMap = {}
+  for (const name of bodyMethods) {
+    const method = (Response.prototype as unknown as Record<string, () => Promise<unknown>>)[name]
+    if (typeof method !== 'function') continue // `bytes()` is recent
+    methods[name] = {
+      value(this: Response) {
+        const used = this.bodyUsed // then the runtime's "already used" error is the right one
+        return method.call(this).catch((error: unknown) => {
+          throw (used ? undefined : failure()) ?? error
+        })
+      },
+      writable: true,
+      configurable: true,
+    }
+  }
   Object.defineProperties(response, {
+    ...methods,
     url: { value: original.url, enumerable: true },
     redirected: { value: original.redirected, enumerable: true },
     type: { value: original.type, enumerable: true },
     clone: {
       value(this: Response) {
-        return decorate(Response.prototype.clone.call(this), original, dispose)
+        return decorate(Response.prototype.clone.call(this), original, dispose, failure)
       },
       writable: true,
       configurable: true,

@@ -22,10 +22,4 @@ registerBehaviours({
   test: (name, fn) => it(name, fn),
   skip: (name) => it.skip(name),
   check: vitestCheck(expect),
-  wrapsBodyErrors: {
-    name: 'EncodingError',
-    reason:
-      "happy-dom's Response body methods reject with their own DOMException 'EncodingError' (\"Failed to read " +
-      'response body. …") instead of the error the stream failed with; the message keeps ours',
-  },
 })

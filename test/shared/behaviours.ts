@@ -31,11 +31,6 @@ export interface BehaviourHarness {
   check: Check
   /** Behaviour id → why this runtime cannot do it. */
   cannot?: Partial<Record<BehaviourId, string>>
-  /**
-   * Set (to the reason) where the runtime's Response body methods replace the stream's error with their
-   * own: then a failed read is checked by its message, which still carries ky-pool's.
-   */
-  wrapsBodyErrors?: { name: string; reason: string }
   /** Options every client of this runner starts from (e.g. `timeout: false` in workerd). */
   clientOptions?: ClientOptions
 }
@@ -52,8 +47,6 @@ export interface BehaviourContext {
   traced(options?: ClientOptions): { client: PooledKy; events: TraceEvent[] }
   /** Resolves with the error `promise` rejects with; fails when it fulfils or the error has another name. */
   rejects(promise: Promise<unknown>, name: string): Promise<Error & Record<string, unknown>>
-  /** Like `rejects`, for a read through a Response body method (`text()`, `json()`, …): see `wrapsBodyErrors`. */
-  rejectsRead(promise: Promise<unknown>, name: string): Promise<Error>
 }
 
 interface Behaviour {
@@ -178,7 +171,7 @@ export const behaviours: Behaviour[] = [
   {
     id: 'reclaim-cancel',
     name: 'a large body left unread past reclaimAfter is cancelled for a queued request; reading it later fails clearly',
-    async run({ traced, url, check, rejectsRead }) {
+    async run({ traced, url, check, rejects }) {
       const { client, events } = traced({ pool: { perOrigin: 1, reclaimAfter: 50 } })
       const unread = await client.get(url('/large'))
       const started = performance.now()
@@ -189,7 +182,7 @@ export const behaviours: Behaviour[] = [
         reclaimed.map((event) => [event.action, event.cause]),
         [['cancelled', 'pressure']],
       )
-      const error = await rejectsRead(unread.arrayBuffer(), 'BodyReclaimedError')
+      const error = await rejects(unread.arrayBuffer(), 'BodyReclaimedError')
       check.ok(/another request needed its slot/.test(error.message), error.message)
     },
   },
@@ -279,10 +272,10 @@ export const behaviours: Behaviour[] = [
   {
     id: 'stalled-body',
     name: 'a body that stalls mid-read fails with BodyIdleTimeoutError and gives its slot back',
-    async run({ client: make, url, check, rejectsRead }) {
+    async run({ client: make, url, check, rejects }) {
       const client = make({ pool: { perOrigin: 1, idleTimeout: 100 } })
       const res = await client.get(url('/stall'))
-      const error = await rejectsRead(res.text(), 'BodyIdleTimeoutError')
+      const error = await rejects(res.text(), 'BodyIdleTimeoutError')
       check.ok(/stalled/.test(error.message), error.message)
       check.equal(client.pool.stats().inFlight, 0)
       check.equal(await client.get(url('/json')).json(), { hello: 'world' }, 'the slot is free again')
@@ -340,13 +333,6 @@ async function runBehaviour(behaviour: Behaviour, h: BehaviourHarness): Promise<
       }
       h.check.ok(false, `expected a rejection with ${name}`)
       throw new Error('unreachable')
-    },
-    async rejectsRead(promise, name) {
-      if (h.wrapsBodyErrors === undefined) return context.rejects(promise, name)
-      // The runtime's own error, with ours in its message only.
-      const error = await context.rejects(promise, h.wrapsBodyErrors.name)
-      h.check.ok(/ky-pool: the body of/.test(error.message), `ky-pool's message is kept: ${error.message}`)
-      return error
     },
   }
   await within(deadline, behaviour.id, behaviour.run(context)).finally(async () => {
