@@ -1,0 +1,200 @@
+/**
+ * Cloudflare Workers for real: a Worker that imports the shared `client` at module scope
+ * (test/workerd/fixtures/invocations-worker.ts), bundled from src/ with rolldown and run by Miniflare in
+ * workerd, with waves of concurrent invocations in one isolate. Its requests go to the shared msw handlers
+ * over loopback HTTP (mocks/loopback.ts).
+ *
+ * In workerd, a promise created by one invocation and resolved by another is cancelled and its invocation
+ * hangs, and a body fetched by one invocation cannot be read or cancelled by another. So ky-pool keeps one
+ * pool per invocation (src/runtime.ts): these tests check that concurrent invocations all finish with ky's
+ * timeout off (no timer hides a hang), that each sees only its own requests, that nothing logs a
+ * cross-request I/O error or a hang, and that an invocation returning with unread bodies leaves no slot
+ * held for the next. A control run without the per-invocation scope shows the hazard is real.
+ */
+import { resolve } from 'node:path'
+import { convertV4MiniflareOptions, Miniflare } from 'miniflare'
+import { build } from 'rolldown'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type MockLoopback, startMockLoopback } from '../../mocks/loopback.ts'
+import type { InvocationReport } from '../workerd/fixtures/invocations-worker.ts'
+
+const root = resolve(import.meta.dirname, '../..')
+const fixture = resolve(root, 'test/workerd/fixtures/invocations-worker.ts')
+const stubbedWorkers = '\0cloudflare-workers-without-tracing'
+
+type Variant = 'index' | 'workerd' | 'no-scope'
+
+/**
+ * The Worker as one ES module. `workerd`: its import of src/index.ts resolves to src/workerd.ts, as the
+ * package's `workerd` export condition does. `no-scope`: that, with a `cloudflare:workers` that has no
+ * tracing, so ky-pool cannot tell invocations apart and keeps one pool for the isolate.
+ */
+async function bundle(variant: Variant): Promise<string> {
+  const result = await build({
+    input: fixture,
+    write: false,
+    platform: 'neutral',
+    // The control's `cloudflare:workers` is bundled (the stub below); `external` would win over the plugin.
+    external: (id) => id.startsWith('node:') || (id.startsWith('cloudflare:') && variant !== 'no-scope'),
+    resolve: { conditionNames: ['workerd', 'worker', 'browser', 'import', 'default'] },
+    plugins: [
+      {
+        name: 'ky-pool-entry',
+        resolveId(source, importer) {
+          if (variant !== 'index' && importer === fixture && source === '../../../src/index.ts') {
+            return resolve(root, 'src/workerd.ts')
+          }
+          if (variant === 'no-scope' && source === 'cloudflare:workers') return stubbedWorkers
+          return undefined
+        },
+        load(id) {
+          if (id === stubbedWorkers)
+            return 'export const tracing = undefined\nexport function waitUntil() {}\n'
+          return undefined
+        },
+      },
+    ],
+    output: { format: 'esm' },
+  })
+  return result.output[0].code
+}
+
+interface Worker {
+  mf: Miniflare
+  logs: string[]
+}
+
+async function startWorker(variant: Variant, compatibilityFlags: string[]): Promise<Worker> {
+  const logs: string[] = []
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      modules: true,
+      script: await bundle(variant),
+      compatibilityDate: '2026-04-01',
+      compatibilityFlags,
+      handleStructuredLogs: (log: { level: string; message: string }) =>
+        logs.push(`${log.level}: ${log.message}`),
+    }),
+  )
+  await mf.ready
+  return { mf, logs }
+}
+
+/** `promise`, or 'hung' when it takes longer than `ms`. */
+function within<T>(ms: number, promise: Promise<T>): Promise<T | 'hung'> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  return Promise.race([
+    promise,
+    new Promise<'hung'>((resolve) => {
+      timer = setTimeout(() => resolve('hung'), ms)
+    }),
+  ]).finally(() => clearTimeout(timer))
+}
+
+/** `n` concurrent invocations; each result is its report, or what went wrong ('hung', or status and body). */
+function wave(
+  worker: Worker,
+  server: MockLoopback,
+  n: number,
+  { label = 'w', scenario = '', bound = 8000 } = {},
+): Promise<(InvocationReport | string)[]> {
+  return Promise.all(
+    Array.from({ length: n }, (_, i) => {
+      const url = `http://worker.test/?id=${label}${i}&scenario=${scenario}&up=${encodeURIComponent(server.url)}`
+      const dispatched = worker.mf
+        .dispatchFetch(url)
+        .then(async (res) =>
+          res.ok ? ((await res.json()) as InvocationReport) : `${res.status} ${await res.text()}`,
+        )
+        .catch((error: Error) => `error ${error.message}`)
+      return within(bound, dispatched)
+    }),
+  )
+}
+
+/** Cross-invocation trouble workerd reports in its logs. */
+const trouble =
+  /different request|hung|canceled this request|promise was resolved or rejected from a different/i
+
+let server: MockLoopback
+beforeAll(async () => {
+  server = await startMockLoopback()
+})
+afterAll(() => server.close())
+
+describe.each([
+  { variant: 'index' as const, flags: ['nodejs_compat'], title: 'src/index.ts under nodejs_compat' },
+  {
+    variant: 'workerd' as const,
+    flags: [],
+    title: 'src/workerd.ts (the `workerd` export condition), no compat flags',
+  },
+])('the shared client in workerd: $title', ({ variant, flags }) => {
+  let worker: Worker
+  beforeAll(async () => {
+    worker = await startWorker(variant, flags)
+  }, 20_000)
+  afterAll(() => worker.mf.dispose())
+
+  it('two waves of 8 concurrent invocations, each queueing behind perOrigin 2 and leaving bodies unread, all complete', async () => {
+    for (const label of ['first', 'second']) {
+      const reports = await wave(worker, server, 8, { label })
+      for (const report of reports) {
+        expect(report, 'finished with a report (not hung, not an error)').toBeTypeOf('object')
+        const { before, after, burst, error, redirected, json } = report as InvocationReport
+        // Each invocation has its own pool: it starts empty, and counts its own 8 requests only.
+        expect(before).toEqual({ inFlight: 0, queued: 0, requests: 0 })
+        expect(after).toEqual({ inFlight: 1, queued: 0, requests: 8, limit: 2, total: 6 })
+        expect(burst).toEqual(Array.from({ length: 4 }, () => '{"hello":"world"}'))
+        expect([error, redirected, json]).toEqual(['HTTPError', true, { hello: 'world' }])
+      }
+    }
+    // After its response, each invocation's last body (never read, larger than drainLimit) is cancelled by
+    // its own pool's watchdog, inside that invocation (kept alive with waitUntil): the server sees it end.
+    await expect.poll(() => server.stats().inFlight, { timeout: 5000 }).toBe(0)
+    const leaks = worker.logs.filter((line) => /never read or cancelled/.test(line))
+    expect(leaks.length, 'reported once per call site for the client, not once per invocation').toBe(1)
+    expect(leaks[0]).toMatch(
+      /GET http:\/\/127\.0\.0\.1:\d+\/large \(200\).*found by watchdog; the pool cancelled it/s,
+    )
+    expect(worker.logs.filter((line) => trouble.test(line))).toEqual([])
+  })
+
+  it('an invocation that returns holding both slots with unread bodies leaves none held for the next', async () => {
+    const [held] = await wave(worker, server, 1, { label: 'hold', scenario: 'hold' })
+    expect(held).toMatchObject({ held: 2 })
+    const [next] = (await wave(worker, server, 1, { label: 'next' })) as InvocationReport[]
+    expect(next?.before).toEqual({ inFlight: 0, queued: 0, requests: 0 })
+    expect(next?.ms, 'never waited for the other invocation’s slots (reclaimAfter is 100 ms)').toBeLessThan(
+      1000,
+    )
+    expect(worker.logs.filter((line) => trouble.test(line))).toEqual([])
+  })
+
+  it('a fresh createClient() in workerd allows 6 per origin and 6 in total per invocation', async () => {
+    const [report] = (await wave(worker, server, 1, { label: 'defaults' })) as InvocationReport[]
+    expect(report?.defaults).toEqual({ perOrigin: 6, total: 6 })
+  })
+})
+
+describe('control: one pool shared by all invocations of the isolate (no per-invocation scope)', () => {
+  it('invocations see each other’s requests, and workerd reports promises resolved across requests (or hangs)', async () => {
+    const worker = await startWorker('no-scope', [])
+    try {
+      const reports = await wave(worker, server, 8, { label: 'control', bound: 3000 })
+      const finished = reports.filter((report): report is InvocationReport => typeof report === 'object')
+      const hungOrFailed = reports.length - finished.length
+      expect(
+        hungOrFailed + finished.filter((report) => report.before.requests > 0).length,
+        'invocations that started with other invocations’ requests in their pool, or never finished',
+      ).toBeGreaterThan(0)
+      if (hungOrFailed === 0) {
+        await expect
+          .poll(() => worker.logs.filter((line) => trouble.test(line)).length, { timeout: 3000 })
+          .toBeGreaterThan(0)
+      }
+    } finally {
+      await worker.mf.dispose()
+    }
+  }, 20_000)
+})
