@@ -35,6 +35,8 @@ export default defineConfig({
         test: {
           name: 'chromium',
           include: ['test/browser/**/*.test.ts'],
+          // A loopback server with the shared handlers, for tests about the browser's own connections.
+          globalSetup: ['test/browser/global-setup.ts'],
           browser: {
             enabled: true,
             headless: true,
