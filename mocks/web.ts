@@ -26,3 +26,14 @@ export function createNetwork(initialHandlers = handlers) {
 }
 
 export const network = createNetwork()
+
+/**
+ * Why a mocked redirect cannot be followed through this interceptor (workerd, Deno, Bun): in
+ * @mswjs/interceptors 0.45 the web FetchInterceptor wraps every mocked response with a non-configurable
+ * `redirected`, and its own `followFetchRedirect` then redefines that property on the final response, which
+ * throws ("Cannot redefine property: redirected"). Plain `fetch` fails the same way, without ky-pool.
+ */
+export const redirectLimitation =
+  "@mswjs/interceptors' web FetchInterceptor throws 'Cannot redefine property: redirected' when it follows a " +
+  'mocked redirect (it defines the property non-configurable on each response, then redefines it); plain ' +
+  'fetch fails the same way'

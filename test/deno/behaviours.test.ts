@@ -4,7 +4,7 @@
  * come from the project's node_modules. behaviours-loopback.test.ts runs them again over real HTTP.
  */
 import { mockOrigin } from '../../mocks/handlers.ts'
-import { network } from '../../mocks/web.ts'
+import { network, redirectLimitation } from '../../mocks/web.ts'
 import { registerBehaviours } from '../shared/behaviours.ts'
 import { denoHarness } from './harness.ts'
 
@@ -15,9 +15,6 @@ registerBehaviours({
   runtime: 'Deno with msw',
   baseUrl: mockOrigin,
   cannot: {
-    redirect:
-      "msw's web FetchInterceptor cannot follow a mocked redirect in Deno (its followFetchRedirect redefines " +
-      "Response#redirected: 'TypeError: Cannot redefine property: redirected', with plain fetch too); " +
-      'behaviours-loopback.test.ts follows a real one',
+    redirect: `${redirectLimitation}; behaviours-loopback.test.ts follows a real one`,
   },
 })

@@ -4,7 +4,7 @@
  */
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
 import { mockOrigin } from '../../mocks/handlers.ts'
-import { network } from '../../mocks/web.ts'
+import { network, redirectLimitation } from '../../mocks/web.ts'
 import { registerBehaviours, vitestCheck } from '../shared/behaviours.ts'
 
 beforeAll(() => network.enable())
@@ -22,9 +22,6 @@ registerBehaviours({
   skip: (name) => it.skip(name),
   check: vitestCheck(expect),
   cannot: {
-    redirect:
-      "msw's web FetchInterceptor cannot follow a mocked redirect in workerd (its followFetchRedirect redefines " +
-      "Response#redirected: 'TypeError: Cannot redefine property: redirected', with plain fetch too); " +
-      'invocations.test.ts follows a real one through Miniflare',
+    redirect: `${redirectLimitation}; test/node/workerd-invocations.test.ts follows a real one in workerd`,
   },
 })
