@@ -1,0 +1,31 @@
+/**
+ * The README's copy-paste setup for vitest browser mode: msw's service worker, a fresh shared client per
+ * test, and assertNoLeaks after each, used on "application code" (test/shared/user-code.ts).
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest'
+import { worker } from '../../mocks/browser.ts'
+import { mockOrigin } from '../../mocks/handlers.ts'
+import { client, LeakError } from '../../src/index.ts'
+import { assertNoLeaks, resetSharedClient } from '../../src/testing.ts'
+import { loadGreeting, sloppyHealthCheck } from '../shared/user-code.ts'
+
+beforeAll(async () => {
+  await worker.start({ quiet: true, onUnhandledFrame: 'error' })
+})
+beforeEach(() => resetSharedClient())
+afterEach(async () => {
+  worker.resetHandlers()
+  await assertNoLeaks(client)
+})
+afterAll(() => worker.stop())
+
+it('code that reads its bodies passes', async () => {
+  expect(await loadGreeting(mockOrigin)).toEqual({ hello: 'world' })
+})
+
+it('code that forgets a body fails assertNoLeaks, naming the function that made the request', async () => {
+  expect(await sloppyHealthCheck(mockOrigin)).toBe(true)
+  const failure = await assertNoLeaks(client).catch((error: unknown) => error)
+  expect(failure).toBeInstanceOf(LeakError)
+  expect((failure as LeakError).leaks[0]?.callSite).toMatch(/sloppyHealthCheck/)
+})
