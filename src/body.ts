@@ -90,9 +90,9 @@ export class TrackedBody {
 
   /**
    * Reads the rest of an untouched body into memory, so the runtime can reuse its connection, unless
-   * more than `limit` bytes would be held. Resolves true when the body settled ('drained' or
+   * more than `limit` bytes would be held. Resolves true when the drain settled the body ('drained' or
    * 'errored'); false when it is touched, too large (the chunks read so far stay buffered and are
-   * replayed to the caller), or a drain is not possible.
+   * replayed to the caller), failed meanwhile (`fail()`), or a drain is not possible.
    */
   drain(limit: number): Promise<boolean> {
     if (this.#settled) return Promise.resolve(true)
@@ -114,13 +114,14 @@ export class TrackedBody {
       try {
         result = await this.#reader.read()
       } catch (error) {
+        if (this.#settled) return false // `fail()` got there first; its error stands
         this.#failure = error
         this.#settle('errored')
         return true
       } finally {
         this.#waitingSince = undefined
       }
-      if (this.#settled) return true // `fail()` while the read was pending
+      if (this.#settled) return false // `fail()` while the read was pending: settled, but not by this drain
       if (result.done) {
         this.#sourceDone = true
         this.#settle('drained')
@@ -133,7 +134,7 @@ export class TrackedBody {
         this.#overflowed = true
         return false
       }
-      if (this.#touched || this.#settled) return this.#settled
+      if (this.#touched || this.#settled) return false // the caller came, or `fail()` settled it meanwhile
     }
   }
 

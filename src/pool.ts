@@ -52,6 +52,8 @@ class Flight {
   status: number | undefined
   body: TrackedBody | undefined
   leaked = false
+  /** What the pool did when it took the body in (drained it into memory, or cancelled it); undefined if it never did. */
+  takenIn: 'drained' | 'cancelled' | undefined
   #url: string | undefined
 
   constructor(id: number, request: Request, origin: string, callSite: CallSite | undefined) {
@@ -76,8 +78,12 @@ export class Pool {
   /** Requests whose body is held unsettled, oldest first (Set keeps insertion order). */
   readonly #held = new Set<Flight>()
   readonly #heldByOrigin = new Map<string, Set<Flight>>()
-  /** Bodies the pool drained before their caller read them; a leak if still unread at GC or `settle()`. */
-  readonly #drainedUnread = new Set<WeakRef<Flight>>()
+  /**
+   * Bodies the pool took in (drained, or cancelled under pressure) before their caller touched them; a
+   * leak if still untouched at GC or `settle()`. The caller forgot them as surely as the ones `settle()`
+   * finds held: the pool only got there first.
+   */
+  readonly #takenInUnread = new Set<WeakRef<Flight>>()
   readonly #collector: Collector<Flight>
   readonly #watchdog: Watchdog
   #reliefTimer: ReturnType<typeof setTimeout> | undefined
@@ -241,8 +247,11 @@ export class Pool {
   #track(flight: Flight, response: Response, signal: AbortSignal | null): Response {
     const length = Number(response.headers.get('content-length') ?? Number.NaN)
     const onAbort = () => {
-      // A body its caller never touched would otherwise hold the slot until GC (e.g. ky's timeout fired after headers).
-      if (!body.touched) body.fail(signal!.reason)
+      // A body its caller never touched would otherwise hold the slot until GC (e.g. ky's timeout fired after
+      // headers). The caller's abort ended it, so it is no leak, even once garbage-collected.
+      if (body.touched) return
+      this.#collector.unwatch(flight)
+      body.fail(signal!.reason)
     }
     const body = new TrackedBody(response.body!, Number.isFinite(length) ? length : undefined, {
       onSettle: (how, bytes) => {
@@ -260,7 +269,12 @@ export class Pool {
     }
     signal?.addEventListener('abort', onAbort, { once: true })
     const standIn = this.#standIn(flight, response)
+    // Aborted after fetch resolved but before now: the listener will never fire.
+    if (signal?.aborted) onAbort()
     this.#watchdog.start()
+    // Requests already queued for this slot: the relief that ran when they queued could not see this body.
+    // A macrotask from now, so that a caller who reads at once has touched it by then.
+    if (this.#limiter.queued > 0) this.#scheduleRelief(performance.now())
     this.#idleCheck() // settle() re-checks: a new untouched body may need reclaiming
     return standIn
   }
@@ -303,7 +317,6 @@ export class Pool {
     const onOrigin = this.#heldByOrigin.get(flight.origin)
     if (onOrigin?.delete(flight) && onOrigin.size === 0) this.#heldByOrigin.delete(flight.origin)
     if (flight.body?.touched) this.#collector.unwatch(flight)
-    else if (how === 'drained') this.#drainedUnread.add(new WeakRef(flight))
     if (this.#held.size === 0) {
       this.#watchdog.stop()
       this.#heldNoMore?.()
@@ -401,6 +414,7 @@ export class Pool {
     if (body.touched || body.settled) return
     const held = () => performance.now() - flight.headersAt
     if (await body.drain(this.options.drainLimit)) {
+      this.#tookIn(flight, 'drained')
       this.#totals.reclaimed++
       this.#totals.drained++
       if (this.options.trace)
@@ -411,10 +425,16 @@ export class Pool {
     if (cause === 'pressure' && held() < this.options.reclaimAfter) return this.#relieve()
     const limit = this.#limiter.keyStats(flight.origin)?.limit ?? this.options.perOrigin
     body.fail(new BodyReclaimedError(flight, cause, held(), limit, this.options.drainLimit))
+    this.#tookIn(flight, 'cancelled')
     this.#totals.reclaimed++
     this.#totals.cancelled++
     if (this.options.trace)
       this.#emit({ type: 'reclaimed', ...this.#base(flight), action: 'cancelled', cause, held: held() })
+  }
+
+  #tookIn(flight: Flight, action: 'drained' | 'cancelled'): void {
+    flight.takenIn = action
+    if (!flight.body!.touched) this.#takenInUnread.add(new WeakRef(flight))
   }
 
   /** Watchdog tick: reclaims bodies left untouched past `leakAfter`, fails reads idle past `idleTimeout`. */
@@ -426,6 +446,7 @@ export class Pool {
       // First: a stalled read, the caller's or the pool's own drain (which a reclaim would only wait on).
       if (body.waitingSince !== undefined && now - body.waitingSince >= idleTimeout) {
         body.fail(new BodyIdleTimeoutError(flight, idleTimeout, body.bytes))
+        if (!body.touched) this.#tookIn(flight, 'cancelled') // it stalled while the pool drained it
       } else if (!body.touched && now - flight.headersAt >= leakAfter) {
         this.#leak(flight, 'watchdog', body.canDrain(this.options.drainLimit) ? 'drained' : 'cancelled')
         void this.#reclaim(flight, 'watchdog')
@@ -440,7 +461,7 @@ export class Pool {
     // Read to the end or cancelled by its caller: fine. Started and then dropped mid-body is a leak like
     // an unread one: nobody can ever read the rest, and without this the slot would be held for good.
     if (body.touched && body.settled) return
-    this.#leak(flight, 'gc', body.settled ? 'drained' : 'cancelled')
+    this.#leak(flight, 'gc', body.settled ? (flight.takenIn ?? 'drained') : 'cancelled')
     if (!body.settled) {
       const limit = this.#limiter.keyStats(flight.origin)?.limit ?? this.options.perOrigin
       body.fail(
@@ -515,10 +536,10 @@ export class Pool {
       if (this.#limiter.acquired === 0 && this.#limiter.queued === 0) break
       await new Promise<void>((resolve) => this.#onIdle.push(resolve))
     }
-    for (const ref of this.#drainedUnread) {
+    for (const ref of this.#takenInUnread) {
       const flight = ref.deref()
-      this.#drainedUnread.delete(ref)
-      if (flight !== undefined && !flight.body!.touched) this.#leak(flight, 'settle', 'drained')
+      this.#takenInUnread.delete(ref)
+      if (flight !== undefined && !flight.body!.touched) this.#leak(flight, 'settle', flight.takenIn!)
     }
     this.#watchdog.stop()
     this.#scheduleRelief(Infinity)

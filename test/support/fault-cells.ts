@@ -218,6 +218,43 @@ export const cells: FaultCell[] = [
     },
   },
   {
+    name: 'a small body arrives unread while another request already waits for its slot',
+    pool: { leakAfter: 60_000 },
+    async run(ctx) {
+      const first = ctx.client.get(ctx.url('/hold?tag=first&size=10'))
+      await ctx.server.waitForRequests(1)
+      const queued = nextQueued(ctx)
+      const waiting = ctx.client.get(ctx.url('/json')).json()
+      await queued // before the first one's headers: the relief run at queue time saw no body to take in
+      ctx.server.release('first')
+      const forgotten = await first
+      return { waiting: await waiting, later: await forgotten.text() }
+    },
+    check(outcome) {
+      expect(outcome).toEqual({ ok: true, value: { waiting: { ok: true }, later: 'x'.repeat(10) } })
+    },
+  },
+  {
+    name: 'a large body arrives unread while another request already waits for its slot',
+    pool: { leakAfter: 60_000, reclaimAfter: 50 },
+    async run(ctx) {
+      const first = ctx.client.get(ctx.url('/hold?tag=first&size=200000'))
+      await ctx.server.waitForRequests(1)
+      const queued = nextQueued(ctx)
+      const waiting = ctx.client.get(ctx.url('/json')).json()
+      await queued
+      ctx.server.release('first')
+      const forgotten = await first
+      return { waiting: await waiting, later: await forgotten.text().catch((error: unknown) => error) }
+    },
+    check(outcome) {
+      expect(outcome.ok).toBe(true)
+      const { waiting, later } = (outcome as { value: { waiting: unknown; later: unknown } }).value
+      expect(waiting).toEqual({ ok: true })
+      expect(later).toBeInstanceOf(BodyReclaimedError)
+    },
+  },
+  {
     name: '429 with Retry-After: 0, ky retries once',
     ky: { retry: { limit: 1, afterStatusCodes: [429] } },
     run: (ctx) => ctx.client.get(ctx.url('/flaky?key=429&fail=1&status=429&retryAfter=0')).json(),
@@ -284,6 +321,25 @@ export const cells: FaultCell[] = [
       expect(error).toBeInstanceOf(LeakError)
       expect(error.leaks).toHaveLength(1)
       expect(error.leaks[0]).toMatchObject({ detectedBy: 'settle', action: 'cancelled', status: 200 })
+    },
+  },
+  {
+    name: 'a large body cancelled for a waiter and never read is still reported as a leak',
+    pool: { reclaimAfter: 0 },
+    async run(ctx) {
+      await ctx.client.get(ctx.url('/bytes?size=200000')) // forgotten
+      const waiting = await ctx.client.get(ctx.url('/json')).json() // takes its slot: the pool cancels it
+      await ctx.client.pool.settle()
+      return { waiting, leaks: ctx.log.of('leaked'), reclaimed: ctx.log.of('reclaimed') }
+    },
+    check(outcome) {
+      expect(outcome.ok).toBe(true)
+      const { waiting, leaks, reclaimed } = (
+        outcome as { value: { waiting: unknown; leaks: unknown[]; reclaimed: unknown[] } }
+      ).value
+      expect(waiting).toEqual({ ok: true })
+      expect(reclaimed).toMatchObject([{ action: 'cancelled', cause: 'pressure' }])
+      expect(leaks).toMatchObject([{ detectedBy: 'settle' }])
     },
   },
   {
@@ -376,6 +432,35 @@ export const cells: FaultCell[] = [
     },
     check(outcome) {
       expect(outcome).toEqual({ ok: true, value: { same: true } })
+    },
+  },
+  {
+    name: 'caller aborts just as headers arrive (after fetch resolved, before the pool tracked the body)',
+    async run(ctx) {
+      const controller = new AbortController()
+      const reason = new Error('the user went away')
+      const res = await ctx.client.get(ctx.url('/json'), {
+        signal: controller.signal,
+        fetch: async () => {
+          controller.abort(reason)
+          return new Response('x'.repeat(10))
+        },
+      })
+      const after = ctx.client.pool.stats() // the slot is back at once, not at settle()
+      return {
+        after,
+        read: await res.text().catch((error: unknown) => error === reason),
+        leaks: ctx.log.of('leaked'),
+      }
+    },
+    check(outcome) {
+      expect(outcome.ok).toBe(true)
+      const { after, read, leaks } = (
+        outcome as { value: { after: PoolStats; read: unknown; leaks: unknown[] } }
+      ).value
+      expect(after).toMatchObject({ inFlight: 0, queued: 0 })
+      expect(read).toBe(true)
+      expect(leaks).toEqual([])
     },
   },
   {
