@@ -38,6 +38,7 @@ export class LimiterRejection extends Error {
   override name = 'LimiterRejection'
   readonly kind: 'timeout' | 'full'
   readonly key: string
+  /** The limit that kept the waiter out: the key's own, or `total` when the key had room. */
   readonly limit: number
   readonly queued: number
   readonly waited: number
@@ -210,7 +211,7 @@ export class Limiter {
     const state = this.#state(key)
     if (state.queued >= this.#options.maxQueue) {
       this.#forget(state)
-      return Promise.reject(new LimiterRejection('full', key, state.limit, state.queued, 0))
+      return Promise.reject(new LimiterRejection('full', key, this.#blockingLimit(state), state.queued, 0))
     }
     return new Promise<Lease>((resolve, reject) => {
       const waiter: Waiter = {
@@ -232,7 +233,8 @@ export class Limiter {
       if (timeout !== undefined && Number.isFinite(timeout)) {
         waiter.timer = setTimeout(() => {
           const waited = this.#now() - waiter.enqueuedAt
-          this.#cancel(waiter, new LimiterRejection('timeout', key, state.limit, state.queued - 1, waited))
+          const limit = this.#blockingLimit(state)
+          this.#cancel(waiter, new LimiterRejection('timeout', key, limit, state.queued - 1, waited))
         }, timeout)
       }
       state.push(waiter)
@@ -269,6 +271,11 @@ export class Limiter {
     if (state.queued > 0 && state.hasRoom) this.#enterRing(state)
     this.#promote()
     this.#forget(state)
+  }
+
+  /** Which limit a waiter on `state` is queued behind: the key's own, or the total when the key has room. */
+  #blockingLimit(state: KeyState): number {
+    return state.hasRoom ? this.#options.total : state.limit
   }
 
   #state(key: string): KeyState {

@@ -147,6 +147,14 @@ describe('leaving the queue', () => {
     expect(instance.queued).toBe(0)
   })
 
+  it('a rejection names the limit that blocked: the total, when the key itself had room', async () => {
+    const { instance } = limiter({ perKey: 5, total: 1 })
+    instance.tryAcquire('a')
+    const waiter = instance.acquire('b', { timeout: 10 }).catch((error: unknown) => error)
+    await vi.advanceTimersByTimeAsync(10)
+    expect(await waiter).toMatchObject({ kind: 'timeout', key: 'b', limit: 1 })
+  })
+
   it('a waiter beyond maxQueue is refused at once with a full LimiterRejection', async () => {
     const { instance } = limiter({ perKey: 1, maxQueue: 2 })
     instance.tryAcquire('a')

@@ -104,6 +104,27 @@ describe('leaving the queue', () => {
     expect(server.stats().requests).toBe(1)
   })
 
+  it('when the total cap is the bottleneck, QueueTimeoutError names the total limit', async () => {
+    vi.useFakeTimers({
+      toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance'],
+    })
+    const [busy, other] = [await start(), await start()]
+    const log = new TraceLog()
+    const pooled = client({ pool: { perOrigin: 10, total: 1, queueTimeout: 100, trace: log.trace } })
+    const holder = pooled.get(`${busy.url}/hold?tag=h`).text()
+    await busy.waitForRequests(1)
+    const queued = log.next('queued')
+    const late = pooled.get(`${other.url}/json`).catch((error: unknown) => error)
+    await queued
+    await vi.advanceTimersByTimeAsync(100)
+    const error = await late
+    expect(error).toMatchObject({ name: 'QueueTimeoutError', origin: other.origin, limit: 1 })
+    expect((error as Error).message).toContain('(limit 1 in flight)')
+    vi.useRealTimers()
+    busy.release('h')
+    await holder
+  })
+
   it('the client-wide queueTimeout applies when the request sets none', async () => {
     vi.useFakeTimers({
       toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance'],
