@@ -98,6 +98,9 @@ export function useCloudflareWorkers(module: CloudflareWorkersModule): void {
   cloudflareLooked = true
 }
 
+let scopeChecked = false
+
+/** Called in workerd only. */
 function cloudflareWorkers(): CloudflareWorkersModule | undefined {
   if (!cloudflareLooked) {
     cloudflareLooked = true
@@ -105,6 +108,19 @@ function cloudflareWorkers(): CloudflareWorkersModule | undefined {
     try {
       cloudflare = process?.getBuiltinModule?.('cloudflare:workers') as CloudflareWorkersModule | undefined
     } catch {}
+  }
+  if (!scopeChecked) {
+    scopeChecked = true
+    // Without it every invocation of the isolate shares one pool, which workerd does not allow (see above):
+    // say so once, instead of letting requests hang or fail later for no visible reason.
+    if (typeof cloudflare?.tracing?.getActiveSpan !== 'function') {
+      console.warn(
+        'ky-pool: cannot tell concurrent invocations apart (no `tracing.getActiveSpan` from `cloudflare:workers`), ' +
+          'so they share one pool, and a request may wait for a slot that another invocation frees. Import ky-pool ' +
+          'through the `workerd` export condition (Wrangler and @cloudflare/vitest-plugin do), or enable the ' +
+          '`nodejs_compat` compatibility flag.',
+      )
+    }
   }
   return cloudflare
 }
