@@ -27,6 +27,8 @@ export class TrackedBody {
   #bufferedBytes = 0
   #bytes = 0
   #touched = false
+  /** `dispose()` has begun: the caller is done with the body, even while its drain is still reading. */
+  #disposed = false
   #settled = false
   #sourceDone = false
   /** A drain stopped because the body was larger than its limit; it will not be tried again. */
@@ -57,9 +59,9 @@ export class TrackedBody {
     )
   }
 
-  /** The caller has read from or cancelled the body. */
+  /** The caller has read from, cancelled or disposed of the body. */
   get touched(): boolean {
-    return this.#touched
+    return this.#touched || this.#disposed
   }
 
   /** The underlying body has settled; the slot it held can be given back. */
@@ -143,6 +145,7 @@ export class TrackedBody {
    * connection can be reused, else the body is cancelled. Either way nothing is kept for the caller.
    */
   async dispose(limit: number, reason: unknown): Promise<void> {
+    this.#disposed = true // from now on the pool neither reclaims it nor calls it a leak
     if (!this.#settled && !this.#touched) await this.drain(limit)
     this.#touched = true
     this.#buffer = []

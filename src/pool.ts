@@ -528,10 +528,19 @@ export class Pool {
    */
   async settle(): Promise<LeakReport[]> {
     for (;;) {
-      for (const flight of this.#held) {
-        if (flight.body!.touched) continue
-        this.#leak(flight, 'settle', flight.body!.canDrain(this.options.drainLimit) ? 'drained' : 'cancelled')
-        void this.#reclaim(flight, 'settle')
+      // An untouched body gets one macrotask from when settle() first sees it: a caller that reads at once
+      // (`await client.get(url).json()`, or `const res = await …` then a read) has touched it by then, even
+      // when its response arrived while settle() was waiting (a graceful shutdown with requests in flight).
+      const untouched = [...this.#held].filter((flight) => !flight.body!.touched && !flight.leaked)
+      if (untouched.length > 0) {
+        await nextMacrotask()
+        for (const flight of untouched) {
+          const body = flight.body!
+          if (body.touched || body.settled) continue
+          this.#leak(flight, 'settle', body.canDrain(this.options.drainLimit) ? 'drained' : 'cancelled')
+          void this.#reclaim(flight, 'settle')
+        }
+        continue
       }
       if (this.#limiter.acquired === 0 && this.#limiter.queued === 0) break
       await new Promise<void>((resolve) => this.#onIdle.push(resolve))

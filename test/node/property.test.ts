@@ -3,7 +3,7 @@
  * whose server behaves at random (fast, held until released, error status, reset mid-body, stalled
  * mid-body, connection failure), aborts some of them at random moments, handles each body at random
  * (read, cancel, forget, partial read then cancel, `await using`), with random priorities and queue
- * timeouts. Invariants, checked at every step and at the end:
+ * timeouts, and calls `settle()` at random moments while requests are in flight. Invariants, checked at every step and at the end:
  *
  * - in flight per origin never exceeds its limit, and over all origins never exceeds `total`, as the
  *   server (the fetch boundary) sees it — not only as the pool counts it;
@@ -56,6 +56,8 @@ type Step =
   | { kind: 'release'; target: number }
   | { kind: 'abort'; target: number }
   | { kind: 'tick'; ms: number }
+  /** `pool.settle()` in the middle of things, not awaited (a graceful shutdown while requests are in flight). */
+  | { kind: 'settle' }
 
 interface Scenario {
   limits: number[]
@@ -94,6 +96,7 @@ const scenarioArb = (reclaimAfters: number[], leakAfters: number[]) =>
           { weight: 2, arbitrary: fc.nat(15).map((target): Step => ({ kind: 'release', target })) },
           { weight: 1, arbitrary: fc.nat(15).map((target): Step => ({ kind: 'abort', target })) },
           { weight: 2, arbitrary: fc.integer({ min: 0, max: 30 }).map((ms): Step => ({ kind: 'tick', ms })) },
+          { weight: 1, arbitrary: fc.constant<Step>({ kind: 'settle' }) },
         ),
         { minLength: 1, maxLength: 14 },
       ),
@@ -366,6 +369,7 @@ async function runScenario(
   })
   const calls: CallState[] = []
   const stepProblems: string[] = []
+  const midRunSettles: Promise<boolean>[] = []
   const callOf = (event: TraceEvent) => idOf(event.url)
   /** Whether the body of call `id` has settled, or been reported as leaked (by the watchdog), as of now. */
   const settledOrLeaked = (id: number) =>
@@ -413,6 +417,8 @@ async function runScenario(
       state.controller.abort(new Error(`abort ${id}`))
     } else if (step.kind === 'tick') {
       await transport.tick(step.ms)
+    } else if (step.kind === 'settle') {
+      midRunSettles.push(client.pool.settle().then(() => true))
     }
     checkStats(`step ${index}`)
   }
@@ -441,6 +447,9 @@ async function runScenario(
   await options.drive(() => settled)
   expect(settled, `settle() still waiting: ${JSON.stringify(client.pool.stats())}`).toBe(true)
   await settling
+  expect(await Promise.all(midRunSettles), 'settle() calls made mid-run resolved').toEqual(
+    midRunSettles.map(() => true),
+  )
   checkStats('end')
 
   // Limits, as the server saw them and as the pool counted them.
