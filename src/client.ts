@@ -5,7 +5,14 @@
  * the limits. The real `fetch` is looked up at call time (`globalThis.fetch`), so msw and other
  * interceptors installed after import still see every request.
  */
-import ky, { type Input, type KyInstance, type KyResponse, type Options, type ResponsePromise } from 'ky'
+import ky, {
+  type Input,
+  KyError,
+  type KyInstance,
+  type KyResponse,
+  type Options,
+  type ResponsePromise,
+} from 'ky'
 import { captureCallSite } from './leaks.ts'
 import {
   type PoolOptions,
@@ -14,6 +21,7 @@ import {
   resolvePoolOptions,
 } from './options.ts'
 import { type FetchLike, Pool } from './pool.ts'
+import { redactError } from './redact.ts'
 import {
   keepAliveUntil,
   observeProtocols,
@@ -122,7 +130,9 @@ function pooledKy(poolOf: () => Pool, options: ResolvedPoolOptions, kyOptions: O
   }
   const keepPooled = (options: Options & { pool?: object }) => {
     const { fetch } = options
-    options.fetch = (fetch === undefined ? pooledFetch : pooledFetchOf(fetch as FetchLike)) as Options['fetch']
+    options.fetch = (
+      fetch === undefined ? pooledFetch : pooledFetchOf(fetch as FetchLike)
+    ) as Options['fetch']
     // Captured here because init hooks run synchronously inside the caller's `client.get(…)`.
     options.pool = { ...options.pool, callSite: captureCallSite() }
   }
@@ -133,28 +143,44 @@ function pooledKy(poolOf: () => Pool, options: ResolvedPoolOptions, kyOptions: O
   })
   const needsGuard = (options: Options | undefined) =>
     options?.fetch !== undefined || options?.hooks !== undefined
-  const base: Options = guard({
-    ...kyOptions,
-    fetch: (kyOptions.fetch === undefined
-      ? pooledFetch
-      : pooledFetchOf(kyOptions.fetch as FetchLike)) as Options['fetch'],
+  /**
+   * The pool's own hooks, on every instance it makes (ky's `create` starts from no defaults): retries are
+   * traced, and ky's errors, whose messages quote the request URL, are redacted before any other
+   * `beforeError` hook (an error reporter, say) sees them.
+   */
+  const withPoolHooks = (options: Options): Options => ({
+    ...options,
     hooks: {
-      ...kyOptions.hooks,
+      ...options.hooks,
       beforeRetry: [
-        ...(kyOptions.hooks?.beforeRetry ?? []),
+        ...(options.hooks?.beforeRetry ?? []),
         ({ request, retryCount, error }) => poolOf().noteRetry(request, retryCount, error),
+      ],
+      beforeError: [
+        ({ error }) => (error instanceof KyError ? redactError(error) : error),
+        ...(options.hooks?.beforeError ?? []),
       ],
     },
   })
+  const base: Options = guard(
+    withPoolHooks({
+      ...kyOptions,
+      fetch: (kyOptions.fetch === undefined
+        ? pooledFetch
+        : pooledFetchOf(kyOptions.fetch as FetchLike)) as Options['fetch'],
+    }),
+  )
   return wrap(ky.create(base))
 
   function wrap(instance: KyInstance): PooledKy {
     const call = (input: Input, options?: RequestOptions) =>
-      instance(input, needsGuard(options) ? guard(options) : options)
+      redactThrown(() => instance(input, needsGuard(options) ? guard(options) : options))
     const client = call as unknown as PooledKy & Record<string, unknown>
     for (const method of methods) {
       client[method] = ((input: Input, options?: RequestOptions) =>
-        instance[method](input, needsGuard(options) ? guard(options) : options)) as PooledKy[Method]
+        redactThrown(() =>
+          instance[method](input, needsGuard(options) ? guard(options) : options),
+        )) as PooledKy[Method]
     }
     client.extend = (defaults) =>
       wrap(
@@ -164,7 +190,9 @@ function pooledKy(poolOf: () => Pool, options: ResolvedPoolOptions, kyOptions: O
       )
     client.create = (defaults) =>
       wrap(
-        instance.create(guard({ ...defaults, fetch: defaults?.fetch ?? (pooledFetch as Options['fetch']) })),
+        instance.create(
+          guard(withPoolHooks({ ...defaults, fetch: defaults?.fetch ?? (pooledFetch as Options['fetch']) })),
+        ),
       )
     Object.defineProperties(client, {
       stop: { value: instance.stop, enumerable: true },
@@ -172,5 +200,17 @@ function pooledKy(poolOf: () => Pool, options: ResolvedPoolOptions, kyOptions: O
       pool: { value: handle, enumerable: true },
     })
     return client
+  }
+}
+
+/**
+ * ky checks a request synchronously, inside `client.get(…)`: the runtime's TypeError for a URL with
+ * userinfo, or for a header value with CR/LF, quotes what it refused — the password, the token.
+ */
+function redactThrown<T>(call: () => T): T {
+  try {
+    return call()
+  } catch (error) {
+    throw redactError(error)
   }
 }

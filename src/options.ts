@@ -5,6 +5,7 @@
 import { PoolConfigError } from './errors/config.ts'
 import type { CallSite, LeakMode } from './leaks.ts'
 import { originOf } from './origin.ts'
+import { redactText } from './redact.ts'
 import type { TraceEvent } from './trace.ts'
 
 export interface PoolOptions {
@@ -15,9 +16,9 @@ export interface PoolOptions {
   /**
    * Per-origin limits that replace `perOrigin`, keyed by origin (`'https://api.example.com': 2`). Keys are
    * canonicalized like request URLs (case, default port, trailing dot, IDN), so two spellings of one
-   * origin with different limits are a configuration error.
+   * origin with different limits are a configuration error. A Map works too (`pool.options.origins` is one).
    */
-  origins?: Record<string, number>
+  origins?: Record<string, number> | ReadonlyMap<string, number>
   /** Max requests queued per origin; the next one fails at once with `QueueFullError`. Default 1000. */
   maxQueue?: number
   /** Ms a request may wait for a slot before failing with `QueueTimeoutError`. Default 30000; `Infinity` for none. */
@@ -28,7 +29,7 @@ export interface PoolOptions {
   reclaimAfter?: number
   /** Ms after which the watchdog reclaims a body nobody touched and reports it as a leak. Default 10000; `Infinity` for never. */
   leakAfter?: number
-  /** Ms a body read may wait for the next chunk before failing with `BodyIdleTimeoutError`. Default 60000; `Infinity` for never. */
+  /** Ms a body read may wait for the next chunk before failing with `BodyIdleTimeoutError`. Default 60000; `Infinity` for never (0 is refused). */
   idleTimeout?: number
   /** What to do about leaked bodies: `'warn'` (console, once per call site), `'strict'` (`settle()` throws), `'silent'`. Default `'warn'`. */
   leaks?: LeakMode
@@ -114,6 +115,14 @@ export function resolvePoolOptions(
     leaks: pick('leaks'),
     trace: options.trace !== undefined ? options.trace : base.trace,
   }
+  // 0 would fail every read that has to wait at all. (undici's bodyTimeout uses 0 for "off"; here that is Infinity.)
+  if (resolved.idleTimeout === 0) {
+    throw new PoolConfigError(
+      'pool.idleTimeout',
+      0,
+      'a number of milliseconds > 0, or Infinity to turn it off',
+    )
+  }
   if (!['warn', 'strict', 'silent'].includes(resolved.leaks)) {
     throw new PoolConfigError('pool.leaks', resolved.leaks, "'warn', 'strict' or 'silent'")
   }
@@ -170,18 +179,33 @@ function bytes(option: string, value: unknown): number {
 }
 
 function originLimits(origins: unknown): Map<string, number> {
-  if (typeof origins !== 'object' || origins === null || Array.isArray(origins)) {
-    throw new PoolConfigError('pool.origins', origins, "an object like { 'https://api.example.com': 2 }")
+  // A plain object, or a Map (what `pool.options.origins` is, so resolved options can be passed on). Any
+  // other object (an array, a Set, a class instance) has no own keys to read: it would mean "no limits".
+  const plain =
+    typeof origins === 'object' &&
+    origins !== null &&
+    [Object.prototype, null].includes(Object.getPrototypeOf(origins))
+  if (!plain && !(origins instanceof Map)) {
+    throw new PoolConfigError(
+      'pool.origins',
+      origins,
+      "an object like { 'https://api.example.com': 2 }, or a Map of the same",
+    )
   }
   const limits = new Map<string, number>()
   // Own enumerable keys only: `__proto__` or `constructor` from JSON are just (invalid) origins, never prototype lookups.
-  for (const [key, value] of Object.entries(origins)) {
-    const option = `pool.origins[${JSON.stringify(key)}]`
+  const entries: [unknown, unknown][] =
+    origins instanceof Map ? [...origins] : Object.entries(origins as object)
+  for (const [entry, value] of entries) {
+    const key = String(entry)
+    // A key may carry credentials (`https://user:pass@api.example.com`): the error never repeats them.
+    const shown = redactText(key)
+    const option = `pool.origins[${JSON.stringify(shown)}]`
     let origin: string
     try {
       origin = originOf(key)
     } catch (error) {
-      throw new PoolConfigError(option, key, `keyed by an http(s) origin (${(error as Error).message})`)
+      throw new PoolConfigError(option, shown, `keyed by an http(s) origin (${(error as Error).message})`)
     }
     const limit = count(option, value)
     const previous = limits.get(origin)

@@ -32,7 +32,7 @@ export function redactUrl(input: string | URL): string {
 }
 
 /** For strings that are not URLs (an unparsable input): drop anything that looks like userinfo or a secret value. */
-function redactText(text: string): string {
+export function redactText(text: string): string {
   return text
     .slice(0, 200)
     .replace(/\/\/[^/@\s]*@/g, '//')
@@ -45,4 +45,34 @@ function redactText(text: string): string {
 /** Redacts every URL inside a free-text message (ky's error messages quote the request URL). */
 export function redactMessage(text: string): string {
   return text.replace(/\bhttps?:\/\/[^\s"'<>`]+/gi, (url) => redactUrl(url))
+}
+
+/**
+ * Redacts, in place, the message and stack of an error and of every error in its `cause` chain: the URLs
+ * in them (ky's errors quote the request URL; the runtime's TypeError for a URL with userinfo quotes the
+ * whole URL) and the header value the runtime quotes when it refuses one (undici: `"Bearer …\r\n" is an
+ * invalid header value`). Returns the same error.
+ */
+export function redactError<T>(error: T): T {
+  const seen = new Set<Error>()
+  for (
+    let current: unknown = error;
+    current instanceof Error && !seen.has(current);
+    current = current.cause
+  ) {
+    seen.add(current)
+    rewrite(current, 'message')
+    rewrite(current, 'stack')
+  }
+  return error
+}
+
+function rewrite(error: Error, key: 'message' | 'stack'): void {
+  const text = error[key]
+  if (typeof text !== 'string') return
+  const redacted = redactMessage(text).replace(/"[\s\S]*?"(?= is an invalid header value)/g, `"${REDACTED}"`)
+  if (redacted === text) return
+  try {
+    error[key] = redacted
+  } catch {} // a frozen error keeps its text; nothing better can be done
 }

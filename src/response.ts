@@ -68,9 +68,11 @@ function decorate(
   }
   Object.defineProperties(response, {
     ...methods,
-    url: { value: original.url, enumerable: true },
-    redirected: { value: original.redirected, enumerable: true },
-    type: { value: original.type, enumerable: true },
+    // Not enumerable, like the runtime's getters: `JSON.stringify` of a Response (of an HTTPError, in a
+    // logger) shows `{}`, not the request URL with its tokens.
+    url: { value: original.url },
+    redirected: { value: original.redirected },
+    type: { value: original.type },
     clone: {
       value(this: Response) {
         return decorate(Response.prototype.clone.call(this), original, dispose, failure)

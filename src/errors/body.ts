@@ -55,7 +55,7 @@ export class BodyIdleTimeoutError extends KyPoolError {
     super(
       `ky-pool: the body of ${request.method} ${request.url} (${request.origin}) stalled: no bytes for ` +
         `${idleTimeout} ms after ${bytes} bytes, so it was cancelled and its slot given back. Raise pool.idleTimeout ` +
-        'for slow streams (0 disables it).',
+        'for slow streams (Infinity disables it).',
     )
     this.method = request.method
     this.url = request.url
