@@ -173,14 +173,25 @@ function pooledKy(poolOf: () => Pool, options: ResolvedPoolOptions, kyOptions: O
   return wrap(ky.create(base))
 
   function wrap(instance: KyInstance): PooledKy {
-    const call = (input: Input, options?: RequestOptions) =>
-      redactThrown(() => instance(input, needsGuard(options) ? guard(options) : options))
+    // ky checks a request synchronously, inside `client.get(…)`: the runtime's TypeError for a URL with
+    // userinfo, or for a header value with CR/LF, quotes what it refused (the password, the token). The
+    // try/catch is inline, not a helper: the call site of a leak is read from a stack with few frames.
+    const call = (input: Input, options?: RequestOptions) => {
+      try {
+        return instance(input, needsGuard(options) ? guard(options) : options)
+      } catch (error) {
+        throw redactError(error)
+      }
+    }
     const client = call as unknown as PooledKy & Record<string, unknown>
     for (const method of methods) {
-      client[method] = ((input: Input, options?: RequestOptions) =>
-        redactThrown(() =>
-          instance[method](input, needsGuard(options) ? guard(options) : options),
-        )) as PooledKy[Method]
+      client[method] = ((input: Input, options?: RequestOptions) => {
+        try {
+          return instance[method](input, needsGuard(options) ? guard(options) : options)
+        } catch (error) {
+          throw redactError(error)
+        }
+      }) as PooledKy[Method]
     }
     client.extend = (defaults) =>
       wrap(
@@ -200,17 +211,5 @@ function pooledKy(poolOf: () => Pool, options: ResolvedPoolOptions, kyOptions: O
       pool: { value: handle, enumerable: true },
     })
     return client
-  }
-}
-
-/**
- * ky checks a request synchronously, inside `client.get(…)`: the runtime's TypeError for a URL with
- * userinfo, or for a header value with CR/LF, quotes what it refused — the password, the token.
- */
-function redactThrown<T>(call: () => T): T {
-  try {
-    return call()
-  } catch (error) {
-    throw redactError(error)
   }
 }
