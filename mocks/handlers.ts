@@ -13,7 +13,7 @@
  * | `GET /large` | 256 KiB, Content-Length set: more than the default `drainLimit`, so it is cancelled, not drained |
  * | `GET /slow?ms=N` | JSON after N ms (default 50) |
  * | `GET /stream?chunks=N&interval=MS` | N chunks (default 5) of `chunk i\n`, one every MS ms (default 10), no Content-Length |
- * | `GET /stall` | headers (declaring 1 MiB) and one byte, then nothing until it is cancelled |
+ * | `GET /stall` | headers (declaring 1 MiB; `?declare=0`: no length) and one byte, then nothing until it is cancelled |
  * | `GET /error/:status` | that status with a JSON body `{ "error": … }` |
  * | `GET /flaky/:status?key=K&times=N` | that status with `Retry-After: 0` and a JSON body the first N times (default 1) per key, then JSON |
  * | `GET /redirect?to=PATH` | 302 to PATH (default `/json`) |
@@ -101,7 +101,8 @@ export function createHandlers(base: string = mockOrigin): RequestHandler[] {
       })
       return new HttpResponse(stream, { headers: { 'content-type': 'text/plain' } })
     }),
-    http.get(`${base}/stall`, () => {
+    http.get(`${base}/stall`, ({ request }) => {
+      const declared = new URL(request.url).searchParams.get('declare') !== '0'
       const stream = new ReadableStream<Uint8Array>({
         start(controller) {
           controller.enqueue(new TextEncoder().encode('x'))
@@ -111,9 +112,11 @@ export function createHandlers(base: string = mockOrigin): RequestHandler[] {
       // The length is declared (and larger than `drainLimit`): undici under msw/node trips an internal
       // assertion (`assert(!this.aborted)`, an uncaught exception) when a close-delimited mocked body is
       // cancelled while a read waits on it; a framed body is cancelled cleanly.
-      return new HttpResponse(stream, {
-        headers: { 'content-type': 'text/plain', 'content-length': String(stallDeclared) },
-      })
+      // `?declare=0`: no length, so the pool may try to take the body in; chunked keeps it framed.
+      const length: Record<string, string> = declared
+        ? { 'content-length': String(stallDeclared) }
+        : { 'transfer-encoding': 'chunked' }
+      return new HttpResponse(stream, { headers: { 'content-type': 'text/plain', ...length } })
     }),
     http.get(`${base}/error/:status`, ({ params }) => {
       const status = Number(params.status)

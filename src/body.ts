@@ -212,7 +212,8 @@ export class TrackedBody {
     this.#head = 0
     this.#bufferedBytes = 0
     if (this.#settled) return
-    if (this.#draining !== undefined && (await this.#draining)) return
+    // No waiting for a drain in progress: its read may wait on a source that stalled (until idleTimeout).
+    // Cancelling the source ends that read at once, and the drain finds the body settled.
     this.#settle('cancelled')
     await this.#reader.cancel(reason).catch(() => {})
   }

@@ -11,12 +11,15 @@ export type CallSite = Error
 
 /** Frames from these files are ours or ky's, never the caller's. */
 const ownFile = /[/\\](?:ky|ky-pool)[/\\](?:distribution|dist|src)[/\\]|[/\\]node_modules[/\\]ky[/\\]/
+/**
+ * The folder of this file, as it appears in stack frames. Cut from the string on purpose: bundlers (Vite,
+ * in dev and build) rewrite `new URL('.', import.meta.url)` as an asset reference, which turned it into
+ * `…/src/index.ts` in browsers and happy-dom, so no frame matched and call sites kept ky-pool's frames.
+ */
 const ownDir = (() => {
-  try {
-    return new URL('.', import.meta.url).href.replace(/^file:\/\//, '')
-  } catch {
-    return undefined
-  }
+  const url = typeof import.meta.url === 'string' ? import.meta.url : ''
+  const slash = url.lastIndexOf('/')
+  return slash > 0 ? url.slice(0, slash + 1).replace(/^file:\/\//, '') : undefined
 })()
 
 /** V8's frame limit (10 by default) would often leave only ky's frames; other engines have no such knob. */

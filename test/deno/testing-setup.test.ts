@@ -35,5 +35,6 @@ test('code that forgets a body fails assertNoLeaks, naming the function that mad
   assert.equal(await sloppyHealthCheck(mockOrigin), true)
   const failure = await assertNoLeaks(client).catch((error: unknown) => error)
   assert.ok(failure instanceof LeakError)
-  assert.match(failure.leaks[0]?.callSite ?? '', /sloppyHealthCheck/)
+  // The first frame is the application's: ky's and ky-pool's own frames are cut off.
+  assert.match(failure.leaks[0]?.callSite.split('\n')[0] ?? '', /at sloppyHealthCheck /)
 })

@@ -26,7 +26,8 @@ it('code that forgets a body fails assertNoLeaks, naming the function that made 
   const failure = await assertNoLeaks(client).catch((error: unknown) => error)
   expect(failure).toBeInstanceOf(LeakError)
   expect((failure as LeakError).message).toMatch(/GET https:\/\/api\.ky-pool\.test\/json/)
-  expect((failure as LeakError).leaks[0]?.callSite).toMatch(/sloppyHealthCheck/)
+  // The first frame is the application's: ky's and ky-pool's own frames are cut off.
+  expect((failure as LeakError).leaks[0]?.callSite.split('\n')[0]).toMatch(/at sloppyHealthCheck /)
 })
 
 it('each test gets a fresh shared client: nothing carried over from the last one', () => {
