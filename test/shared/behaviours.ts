@@ -96,16 +96,18 @@ export const behaviours: Behaviour[] = [
     name: 'a streamed body holds its slot until its last chunk is read',
     async run({ client: make, url, origin, check }) {
       const client = make({ pool: { perOrigin: 1 } })
-      const res = await client.get(url('/stream?chunks=3&interval=5'))
+      const res = await client.get(url('/stream?chunks=3&interval=10'))
       const reader = res.body!.getReader()
+      const decoder = new TextDecoder()
       const first = await reader.read()
-      check.equal(new TextDecoder().decode(first.value), 'chunk 0\n')
+      // A busy runtime (or a service worker in between) may hand several chunks over in one read.
+      let text = decoder.decode(first.value)
+      check.ok(!first.done && text.startsWith('chunk 0\n'), `first read: ${JSON.stringify(text)}`)
       check.equal(inFlight(client, origin), 1, 'mid-stream: still held')
-      let rest = ''
       for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
-        rest += new TextDecoder().decode(chunk.value)
+        text += decoder.decode(chunk.value)
       }
-      check.equal(rest, 'chunk 1\nchunk 2\n')
+      check.equal(text, 'chunk 0\nchunk 1\nchunk 2\n')
       check.equal(client.pool.stats().inFlight, 0, 'the stream ended: the slot is free')
     },
   },
