@@ -33,7 +33,10 @@ try {
   check('npm run build emits dist/', () => run('npm', ['run', 'build', '--silent']))
   let tarball = ''
   check('npm pack', () => {
-    tarball = join(work, run('npm', ['pack', '--silent', '--pack-destination', work]).trim().split('\n').pop()!)
+    tarball = join(
+      work,
+      run('npm', ['pack', '--silent', '--pack-destination', work]).trim().split('\n').pop()!,
+    )
   })
   check('a consumer imports ky-pool and ky-pool/testing from the tarball and makes a request', () => {
     const app = join(work, 'app')
