@@ -11,7 +11,7 @@ export type {
   RequestOptions,
 } from './client.ts'
 export { createClient } from './client.ts'
-export { KyPoolError } from './errors/base.ts'
+export { KyPoolError, KyPoolRequestError } from './errors/base.ts'
 export { BodyIdleTimeoutError, BodyReclaimedError } from './errors/body.ts'
 export { InvalidUrlError, PoolConfigError } from './errors/config.ts'
 export { LeakError } from './errors/leak.ts'

@@ -1,5 +1,4 @@
-import { KyPoolError } from './base.ts'
-import type { RequestInfo } from './queue.ts'
+import { KyPoolRequestError, type RequestInfo } from './base.ts'
 
 /** Why the pool took a body away from its caller. */
 export type ReclaimCause = 'pressure' | 'watchdog' | 'gc' | 'settle'
@@ -8,11 +7,8 @@ export type ReclaimCause = 'pressure' | 'watchdog' | 'gc' | 'settle'
  * The body was cancelled by ky-pool before the caller read it, to give its slot (and connection) to
  * another request; reading it now fails with this error.
  */
-export class BodyReclaimedError extends KyPoolError {
+export class BodyReclaimedError extends KyPoolRequestError {
   override name = 'BodyReclaimedError'
-  readonly method: string
-  readonly url: string
-  readonly origin: string
   readonly reason: ReclaimCause
   /** Ms the body had been held unread when it was cancelled. */
   readonly held: number
@@ -28,14 +24,12 @@ export class BodyReclaimedError extends KyPoolError {
             ? 'pool.settle() was called'
             : 'its response was garbage-collected'
     super(
+      request,
       `ky-pool: the body of ${request.method} ${request.url} was cancelled after ${Math.round(held)} ms unread ` +
         `because ${why}; it was larger than pool.drainLimit (${drainLimit} bytes), so it could not be kept in memory. ` +
         'Read or cancel bodies as soon as the response arrives (e.g. `await client.get(url).json()`), ' +
         'or raise pool.reclaimAfter / pool.drainLimit.',
     )
-    this.method = request.method
-    this.url = request.url
-    this.origin = request.origin
     this.reason = cause
     this.held = held
     this.limit = limit
@@ -43,23 +37,18 @@ export class BodyReclaimedError extends KyPoolError {
 }
 
 /** The caller was reading a body and no bytes arrived for `idleTimeout` ms; the body was cancelled. */
-export class BodyIdleTimeoutError extends KyPoolError {
+export class BodyIdleTimeoutError extends KyPoolRequestError {
   override name = 'BodyIdleTimeoutError'
-  readonly method: string
-  readonly url: string
-  readonly origin: string
   readonly idleTimeout: number
   readonly bytes: number
 
   constructor(request: RequestInfo, idleTimeout: number, bytes: number) {
     super(
+      request,
       `ky-pool: the body of ${request.method} ${request.url} (${request.origin}) stalled: no bytes for ` +
         `${idleTimeout} ms after ${bytes} bytes, so it was cancelled and its slot given back. Raise pool.idleTimeout ` +
         'for slow streams (Infinity disables it).',
     )
-    this.method = request.method
-    this.url = request.url
-    this.origin = request.origin
     this.idleTimeout = idleTimeout
     this.bytes = bytes
   }

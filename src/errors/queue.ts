@@ -1,18 +1,8 @@
-import { KyPoolError } from './base.ts'
-
-/** What an error knows of the request it belongs to; the URL is already redacted. */
-export interface RequestInfo {
-  method: string
-  url: string
-  origin: string
-}
+import { KyPoolRequestError, type RequestInfo } from './base.ts'
 
 /** The request waited longer than `queueTimeout` for a slot and was never sent. */
-export class QueueTimeoutError extends KyPoolError {
+export class QueueTimeoutError extends KyPoolRequestError {
   override name = 'QueueTimeoutError'
-  readonly method: string
-  readonly url: string
-  readonly origin: string
   /** The per-origin limit that was full (or the total limit, when that was the bottleneck). */
   readonly limit: number
   /** Ms the request waited before giving up. */
@@ -21,13 +11,11 @@ export class QueueTimeoutError extends KyPoolError {
 
   constructor(request: RequestInfo, limit: number, waited: number, queueTimeout: number) {
     super(
+      request,
       `ky-pool: ${request.method} ${request.url} waited ${Math.round(waited)} ms for a slot on ${request.origin} ` +
         `(limit ${limit} in flight) and gave up after queueTimeout ${queueTimeout} ms. The request was not sent. ` +
         'Raise pool.queueTimeout or the limit, or look for bodies that are never read.',
     )
-    this.method = request.method
-    this.url = request.url
-    this.origin = request.origin
     this.limit = limit
     this.waited = waited
     this.queueTimeout = queueTimeout
@@ -35,24 +23,19 @@ export class QueueTimeoutError extends KyPoolError {
 }
 
 /** The origin's queue already held `maxQueue` waiters, so the request was refused at once and not sent. */
-export class QueueFullError extends KyPoolError {
+export class QueueFullError extends KyPoolRequestError {
   override name = 'QueueFullError'
-  readonly method: string
-  readonly url: string
-  readonly origin: string
   readonly limit: number
   readonly maxQueue: number
   readonly waited = 0
 
   constructor(request: RequestInfo, limit: number, maxQueue: number) {
     super(
+      request,
       `ky-pool: ${request.method} ${request.url} was refused: ${request.origin} already has ${maxQueue} requests ` +
         `queued (pool.maxQueue) behind ${limit} in flight. The request was not sent. ` +
         'Slow down the producer or raise pool.maxQueue.',
     )
-    this.method = request.method
-    this.url = request.url
-    this.origin = request.origin
     this.limit = limit
     this.maxQueue = maxQueue
   }
