@@ -12,28 +12,30 @@ export function isNullBodyStatus(status: number): boolean {
   return status === 101 || status === 103 || status === 204 || status === 205 || status === 304
 }
 
-/**
- * `failure` tells the error ky-pool failed the body with (reclaimed, idle timeout, disposed), if it did:
- * body methods reject with that error. Left to themselves, some runtimes' body methods reject with an
- * error of their own instead of the stream's, and the reason is lost: Chromium with
- * `TypeError: Failed to fetch`, happy-dom with a DOMException `EncodingError`. Reading `res.body`
- * directly gives the stream's error everywhere.
- */
+/** What a stand-in knows beyond what `new Response()` can be told. */
+interface StandInMeta {
+  url: string
+  redirected: boolean
+  type: ResponseType
+  dispose: (response: Response) => Promise<void>
+  /**
+   * The error ky-pool failed the body with (reclaimed, idle timeout, disposed), if it did: body methods
+   * reject with it. Left to themselves, some runtimes' body methods reject with an error of their own
+   * and the reason is lost: Chromium with `TypeError: Failed to fetch`, happy-dom with a DOMException
+   * `EncodingError`. Reading `res.body` directly gives the stream's error everywhere.
+   */
+  failure: () => unknown
+}
+
 export function standInResponse(
   original: Response,
   body: ReadableStream<Uint8Array>,
   dispose: (response: Response) => Promise<void>,
   failure: () => unknown = () => undefined,
 ): Response {
-  const response = new Response(body, {
-    status: original.status,
-    statusText: original.statusText,
-    headers: original.headers,
-  })
-  return decorate(response, original, dispose, failure)
+  const meta = { url: original.url, redirected: original.redirected, type: original.type, dispose, failure }
+  return new (standInClass())(body, original, meta)
 }
-
-const bodyMethods = ['arrayBuffer', 'blob', 'bytes', 'formData', 'json', 'text'] as const
 
 /** A response without a body (HEAD, 204, 304, …) is returned as is, disposable like the others. */
 export function disposable(response: Response): Response {
@@ -41,52 +43,101 @@ export function disposable(response: Response): Response {
   return response
 }
 
+type StandInClass = new (body: ReadableStream<Uint8Array>, init: ResponseInit, meta: StandInMeta) => Response
+
 /**
- * `new Response()` cannot set url, redirected or type, and `Response.prototype.clone` would drop them
- * again, so both are own properties.
+ * One subclass per Response class (read at call time: test environments such as happy-dom install
+ * their own). A subclass rather than own properties on each response: defining eleven properties and
+ * closures per response was a tenth of a request's cost in the overhead benchmark.
  */
-function decorate(
-  response: Response,
-  original: Response,
-  dispose: (response: Response) => Promise<void>,
-  failure: () => unknown,
-): Response {
-  const methods: PropertyDescriptorMap = {}
-  for (const name of bodyMethods) {
-    const method = (Response.prototype as unknown as Record<string, () => Promise<unknown>>)[name]
-    if (typeof method !== 'function') continue // `bytes()` is recent
-    methods[name] = {
-      value(this: Response) {
-        const used = this.bodyUsed // then the runtime's "already used" error is the right one
-        return method.call(this).catch((error: unknown) => {
-          throw (used ? undefined : failure()) ?? error
+const classes = new WeakMap<typeof Response, StandInClass>()
+
+function standInClass(): StandInClass {
+  const Base = globalThis.Response
+  let StandIn = classes.get(Base)
+  if (StandIn === undefined) {
+    StandIn = defineStandIn(Base)
+    classes.set(Base, StandIn)
+  }
+  return StandIn
+}
+
+function defineStandIn(Base: typeof Response): StandInClass {
+  class StandInResponse extends Base {
+    readonly #meta: StandInMeta
+
+    constructor(body: ReadableStream<Uint8Array>, init: ResponseInit, meta: StandInMeta) {
+      // Only status, statusText and headers: `new Response()` cannot be given url, redirected or type.
+      super(body, { status: init.status, statusText: init.statusText, headers: init.headers })
+      this.#meta = meta
+      // happy-dom declares url, redirected and type as instance fields, which shadow the getters below.
+      if (Object.hasOwn(this, 'url')) {
+        Object.defineProperties(this, {
+          url: { value: meta.url },
+          redirected: { value: meta.redirected },
+          type: { value: meta.type },
         })
-      },
-      writable: true,
-      configurable: true,
+      }
+    }
+
+    override get url(): string {
+      return this.#meta.url
+    }
+
+    override get redirected(): boolean {
+      return this.#meta.redirected
+    }
+
+    override get type(): ResponseType {
+      return this.#meta.type
+    }
+
+    /** The runtime's clone would be a plain Response without url, redirected and type. */
+    override clone(): Response {
+      const branch = super.clone()
+      return new StandInResponse(branch.body!, this, this.#meta)
+    }
+
+    [asyncDispose](): Promise<void> {
+      return this.#meta.dispose(this)
+    }
+
+    override arrayBuffer(): Promise<ArrayBuffer> {
+      return this.#read(() => super.arrayBuffer())
+    }
+
+    override blob(): Promise<Blob> {
+      return this.#read(() => super.blob())
+    }
+
+    override bytes(): Promise<Uint8Array<ArrayBuffer>> {
+      return this.#read(() => super.bytes())
+    }
+
+    override formData(): Promise<FormData> {
+      return this.#read(() => super.formData())
+    }
+
+    override json(): Promise<unknown> {
+      return this.#read(() => super.json())
+    }
+
+    override text(): Promise<string> {
+      return this.#read(() => super.text())
+    }
+
+    async #read<T>(read: () => Promise<T>): Promise<T> {
+      const used = this.bodyUsed // then the runtime's "already used" error is the right one
+      try {
+        return await read()
+      } catch (error) {
+        throw (used ? undefined : this.#meta.failure()) ?? error
+      }
     }
   }
-  Object.defineProperties(response, {
-    ...methods,
-    // Not enumerable, like the runtime's getters: `JSON.stringify` of a Response (of an HTTPError, in a
-    // logger) shows `{}`, not the request URL with its tokens.
-    url: { value: original.url },
-    redirected: { value: original.redirected },
-    type: { value: original.type },
-    clone: {
-      value(this: Response) {
-        return decorate(Response.prototype.clone.call(this), original, dispose, failure)
-      },
-      writable: true,
-      configurable: true,
-    },
-    [asyncDispose]: {
-      value(this: Response) {
-        return dispose(this)
-      },
-      writable: true,
-      configurable: true,
-    },
-  })
-  return response
+  // `bytes()` is recent: where the runtime lacks it, so does the stand-in (ky checks for it).
+  if (typeof Base.prototype.bytes !== 'function') {
+    Reflect.deleteProperty(StandInResponse.prototype, 'bytes')
+  }
+  return StandInResponse as unknown as StandInClass
 }
