@@ -13,7 +13,7 @@ import ky, {
   type Options,
   type ResponsePromise,
 } from 'ky'
-import { captureCallSite } from './leaks.ts'
+import { type CallSite, captureCallSite } from './leaks.ts'
 import {
   type PoolOptions,
   type RequestPoolOptions,
@@ -105,6 +105,13 @@ export function createClient(options: ClientOptions = {}): PooledKy {
 
 /** `poolOf` gives the pool of the current Workers invocation, or the one pool elsewhere (see runtime.ts). */
 function pooledKy(poolOf: () => Pool, options: ResolvedPoolOptions, kyOptions: Options): PooledKy {
+  /** Call sites are for leak reports and trace events; a silent client without a trace needs none. */
+  const wantsCallSite = options.leaks !== 'silent' || options.trace !== undefined
+  /**
+   * Set by the public method the caller called, read by `keepPooled` in the same synchronous call (ky
+   * runs init hooks inside `client.get(…)`), so the capture can leave out every frame of ky and ky-pool.
+   */
+  let pendingCallSite: CallSite | undefined
   const handle: PoolHandle = {
     options,
     stats: () => poolOf().stats(),
@@ -133,8 +140,10 @@ function pooledKy(poolOf: () => Pool, options: ResolvedPoolOptions, kyOptions: O
     options.fetch = (
       fetch === undefined ? pooledFetch : pooledFetchOf(fetch as FetchLike)
     ) as Options['fetch']
-    // Captured here because init hooks run synchronously inside the caller's `client.get(…)`.
-    options.pool = { ...options.pool, callSite: captureCallSite() }
+    // The public method that ky is running inside of captured the call site just before (see `wrap`).
+    const callSite = pendingCallSite ?? (wantsCallSite ? captureCallSite() : undefined)
+    pendingCallSite = undefined
+    options.pool = { ...options.pool, callSite }
   }
   /** Puts `keepPooled` last among the init hooks, after any the caller adds. */
   const guard = (options: Options | undefined): Options => ({
@@ -177,21 +186,26 @@ function pooledKy(poolOf: () => Pool, options: ResolvedPoolOptions, kyOptions: O
     // userinfo, or for a header value with CR/LF, quotes what it refused (the password, the token). The
     // try/catch is inline, not a helper: the call site of a leak is read from a stack with few frames.
     const call = (input: Input, options?: RequestOptions) => {
+      if (wantsCallSite) pendingCallSite = captureCallSite(call)
       try {
         return instance(input, needsGuard(options) ? guard(options) : options)
       } catch (error) {
+        pendingCallSite = undefined
         throw redactError(error)
       }
     }
     const client = call as unknown as PooledKy & Record<string, unknown>
     for (const method of methods) {
-      client[method] = ((input: Input, options?: RequestOptions) => {
+      const send = (input: Input, options?: RequestOptions) => {
+        if (wantsCallSite) pendingCallSite = captureCallSite(send)
         try {
           return instance[method](input, needsGuard(options) ? guard(options) : options)
         } catch (error) {
+          pendingCallSite = undefined
           throw redactError(error)
         }
-      }) as PooledKy[Method]
+      }
+      client[method] = send as PooledKy[Method]
     }
     client.extend = (defaults) =>
       wrap(
