@@ -60,12 +60,19 @@ export function formatCallSite(site: CallSite | undefined): string {
   return (user.length > 0 ? user : frames).slice(0, 8).join('\n')
 }
 
+/** How many leak reports `settle()` can return at most; see `LeakReporter.#pending`. */
+export const maxPendingReports = 1000
+
 /** Reports leaks once per call site (they repeat in loops); counts every one. */
 export class LeakReporter {
   readonly mode: LeakMode
   #count = 0
   readonly #seen: Set<string>
-  /** Strict mode: reports waiting for `settle()` to throw them. */
+  /**
+   * Reports waiting for `settle()` to return (or, in strict mode, throw) them. Bounded: a long-running
+   * process that leaks in a loop and never calls `settle()` must not grow without end (every leak is
+   * still counted in `stats().totals.leaks`).
+   */
   #pending: LeakReport[] = []
 
   constructor(mode: LeakMode, seen = new Set<string>()) {
@@ -83,7 +90,7 @@ export class LeakReporter {
     const key = leak.callSite.split('\n', 1)[0] ?? ''
     const first = !this.#seen.has(key)
     if (first) this.#seen.add(key)
-    if (this.mode !== 'silent') this.#pending.push(leak)
+    if (this.mode !== 'silent' && this.#pending.length < maxPendingReports) this.#pending.push(leak)
     if (first && this.mode === 'warn') {
       console.warn(
         `ky-pool: the body of ${leak.method} ${leak.url} (${leak.status}) was never read or cancelled ` +
@@ -94,7 +101,7 @@ export class LeakReporter {
     return first
   }
 
-  /** The leaks recorded since the last call (none in 'silent' mode). */
+  /** The leaks recorded since the last call, the first `maxPendingReports` of them (none in 'silent' mode). */
   take(): LeakReport[] {
     const taken = this.#pending
     this.#pending = []

@@ -140,14 +140,18 @@ export class Pool {
     const flight = new Flight(++this.#nextId, request, origin, requestOptions.callSite)
     const signal = request.signal
     flight.lease = this.#limiter.tryAcquire(origin)
-    if (flight.lease === undefined) await this.#queue(flight, signal, requestOptions, fetchInit.priority)
+    const queued = flight.lease === undefined
+    if (queued) await this.#queue(flight, signal, requestOptions, fetchInit.priority)
     const lease = flight.lease!
     flight.acquiredAt = performance.now()
     if (this.options.trace) this.#emit({ type: 'acquired', ...this.#base(flight), waited: lease.waited })
 
     let response: Response
     try {
-      await this.#takeIn(origin)
+      const tookIn = await this.#takeIn(origin)
+      // A queued request usually takes the slot of a body that has just ended: give the runtime the
+      // turn it needs to put that connection back before sending.
+      if ((queued || tookIn) && connectionTurn !== undefined) await connectionTurn()
       signal?.throwIfAborted()
       this.#totals.requests++
       response = await fetchImpl(request, fetchInit)
@@ -341,22 +345,21 @@ export class Pool {
    * A free slot is not a free connection — the runtime opens a new connection while an old one still
    * carries an unread body — so this is what lets sloppy sequential code reuse one connection.
    */
-  async #takeIn(origin: string): Promise<void> {
+  async #takeIn(origin: string): Promise<boolean> {
     const onOrigin = this.#heldByOrigin.get(origin)
-    if (onOrigin === undefined) return
+    if (onOrigin === undefined) return false
     const drains: Promise<unknown>[] = []
     for (const flight of onOrigin) {
       if (flight.body!.canDrain(this.options.drainLimit)) drains.push(this.#reclaim(flight, 'before-send'))
     }
-    if (drains.length === 0) return
+    if (drains.length === 0) return false
     let timer: ReturnType<typeof setTimeout> | undefined
     await Promise.race([
       Promise.all(drains),
       new Promise((resolve) => (timer = setTimeout(resolve, takeInWait))),
     ])
     clearTimeout(timer)
-    // undici hands a finished connection back to its pool one macrotask later (setImmediate); wait for it.
-    await nextMacrotask()
+    return true
   }
 
   /**
@@ -590,8 +593,14 @@ export class Pool {
   }
 }
 
-/** Node's `setImmediate` where there is one (the turn undici waits for), else a zero timeout. */
+/**
+ * undici (Node's fetch) gives a finished connection back to its pool one `setImmediate` after the
+ * response ended; a request sent sooner opens a new connection. Where there is no `setImmediate`
+ * (browsers, workerd) there is nothing to wait for.
+ */
 const immediate = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate
+const connectionTurn =
+  immediate === undefined ? undefined : (): Promise<void> => new Promise((resolve) => immediate(resolve))
 const nextMacrotask = (): Promise<void> =>
   new Promise((resolve) => (immediate ? immediate(resolve) : setTimeout(resolve, 0)))
 
