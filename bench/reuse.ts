@@ -1,18 +1,20 @@
 /**
- * `npm run bench:reuse` — connection reuse under real-world sloppiness (issue 5, part 1).
+ * `npm run bench:reuse` — connection reuse under real-world sloppiness (issue 5, part 1), in Node; the
+ * same script runs in Deno through bench/reuse-deno.ts (`npm run bench:reuse:deno`), and
+ * bench/reuse-workerd.ts covers workerd.
  *
  * The same workloads through raw fetch, plain ky and ky-pool (defaults), against the loopback server in
- * a child process, which counts TCP connections and concurrent requests. Every run starts with a cold
- * connection pool (a new undici Agent) and zeroed server counters.
+ * a Node child process (bench/support/server.ts), which counts TCP connections and concurrent requests.
+ * Every run starts with a cold connection pool (Node: a new undici Agent; Deno: a new Deno.HttpClient)
+ * and zeroed server counters.
  *
  * Sizes (env): BENCH_ROUNDS (3), REUSE_N (300 sequential requests), REUSE_SIZES (2048,32768,65536 —
- * bodies ky-pool can drain), REUSE_LARGE (204800) with REUSE_LARGE_N (30: ky-pool spends reclaimAfter,
- * 1 s, per perOrigin requests there, so 300 takes ~50 s), REUSE_PARALLEL (200), REUSE_BURST (2000; the
- * issue's 10,000 takes ~25 s a round), REUSE_BURST_DELAY (1 ms of server time per burst request),
+ * bodies ky-pool can drain), REUSE_LARGE (204800) with REUSE_LARGE_N (30: ky-pool waits reclaimAfter,
+ * 250 ms, per perOrigin requests there, so 300 take ~13 s), REUSE_PARALLEL (200), REUSE_BURST (2000;
+ * the issue's 10,000 takes ~25 s a round), REUSE_BURST_DELAY (1 ms of server time per burst request),
  * REUSE_ONLY (seq,mix,parallel,burst: the parts to run).
  */
 
-import { type SpawnedServer, spawnServer } from '../test/support/loopback-server.ts'
 import {
   type Contender,
   freshConnections,
@@ -35,6 +37,7 @@ import {
   summarize,
   table,
 } from './support/harness.ts'
+import { type BenchServer, startBenchServer } from './support/server.ts'
 
 const n = envInt('REUSE_N', 300)
 const sizes = envInts('REUSE_SIZES', [2048, 32768, 65536])
@@ -59,7 +62,7 @@ interface Run {
 type Workload = (contender: Contender, base: string, scale: number) => Promise<number>
 
 async function measure(
-  server: SpawnedServer,
+  server: BenchServer,
   contender: Contender,
   workload: Workload,
   scale: number,
@@ -73,12 +76,6 @@ async function measure(
   const leaks = await contender.finish()
   const { connections, peakInFlight } = await server.stats()
   return { connections, peak: peakInFlight, ms, leaks, failed }
-}
-
-/** Calls the runtime's fetch one macrotask later (setImmediate). */
-const deferredFetch: typeof fetch = async (input, init) => {
-  await new Promise((resolve) => setImmediate(resolve))
-  return fetch(input, init)
 }
 
 const count = (requests: number, scale: number) => Math.max(1, Math.round(requests * scale))
@@ -126,7 +123,7 @@ interface Case {
   results?: Map<Contender, Run[]>
 }
 
-async function runCase(server: SpawnedServer, item: Case): Promise<Map<Contender, Run[]>> {
+async function runCase(server: BenchServer, item: Case): Promise<Map<Contender, Run[]>> {
   item.results = await interleave(
     item.contenders,
     { rounds, warmup: (contender) => measure(server, contender, item.workload, 0.1) },
@@ -157,7 +154,7 @@ function rowsOf(item: Case, extra: (runs: Run[]) => string[] = () => []): string
 }
 
 /** Median round-trip of one small delayed request on a warm connection: the "service time" of the burst. */
-async function serviceTime(server: SpawnedServer, path: string): Promise<number> {
+async function serviceTime(server: BenchServer, path: string): Promise<number> {
   await freshConnections()
   const times: number[] = []
   for (let i = 0; i < 60; i++) {
@@ -168,9 +165,11 @@ async function serviceTime(server: SpawnedServer, path: string): Promise<number>
   return summarize(times).median
 }
 
-async function main(): Promise<void> {
+const runtimeName = (globalThis as { Deno?: unknown }).Deno === undefined ? 'Node' : 'Deno'
+
+export async function main(script = 'bench/reuse.ts'): Promise<void> {
   const started = performance.now()
-  const server = await spawnServer()
+  const server = await startBenchServer()
   const headers = [
     'workload',
     'client',
@@ -184,9 +183,9 @@ async function main(): Promise<void> {
   try {
     out.push(
       header(
-        'Connection reuse under sloppiness (bench/reuse.ts)',
-        'Raw fetch, plain ky and ky-pool (defaults unless noted) run the same code against a loopback HTTP/1.1 ' +
-          'server in a child process. Each run starts with a cold connection pool. Cells: median (min–max).',
+        `Connection reuse under sloppiness, ${runtimeName} (${script})`,
+        `Raw fetch, plain ky and ky-pool (defaults unless noted) run the same code in ${runtimeName} against a loopback ` +
+          'HTTP/1.1 server in a Node child process. Each run starts with a cold connection pool. Cells: median (min–max).',
       ),
     )
 
@@ -263,12 +262,9 @@ async function main(): Promise<void> {
     // 3. Parallel to one origin.
     const parallelCase: Case = {
       label: `${parallel} at once, 10 ms each`,
-      contenders: [
-        ...clients(),
-        // A free slot is not yet a free connection: undici returns a socket to its pool a macrotask after
-        // the body ends, and a request sent before that opens a new one. This variant waits that long.
-        kyPool('ky-pool, send deferred a macrotask', {}, { fetch: deferredFetch }),
-      ],
+      // (A free slot is not yet a free connection in undici: it returns a socket to its pool a macrotask
+      // after the body ends. The pool now waits that turn before sending a queued request.)
+      contenders: clients(),
       workload: atOnce(parallel, '/delay?ms=10&size=2048'),
     }
     const mixed = [...(only('mix') ? [mixCase] : []), ...(only('parallel') ? [parallelCase] : [])]
@@ -353,4 +349,4 @@ async function main(): Promise<void> {
   console.log(out.join('\n'))
 }
 
-await main()
+if (import.meta.main) await main()

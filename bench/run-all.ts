@@ -2,7 +2,8 @@
  * `npm run bench` — every benchmark, one after another, each in its own process (so none inherits
  * another's heap, JIT state or sockets).
  *
- *   node bench/run-all.ts                    the default runs (each about a minute on 2 cores)
+ *   node bench/run-all.ts                    the default runs (each about a minute on 2 cores; reuse also in
+ *                                            Deno, `deno run -A`, and workerd, Miniflare)
  *   node bench/run-all.ts soak-100k limiter  only those runs, by name (see `runs` below)
  *   node bench/run-all.ts --all              the default runs and the long ones
  *   node bench/run-all.ts --readme …         also writes each run's output into bench/README.md, between
@@ -11,7 +12,7 @@
  * Environment variables are passed on (BENCH_ROUNDS and each script's own; see the top of each script).
  */
 import { execFileSync, spawn } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -19,12 +20,16 @@ interface BenchRun {
   name: string
   script: string
   env?: Record<string, string>
+  /** The runtime that runs the script: Node (this one) unless 'deno' (`deno run -A`). */
+  runtime?: 'deno'
   /** Part of `npm run bench` without arguments (the long runs are not). */
   byDefault: boolean
 }
 
 const runs: BenchRun[] = [
   { name: 'reuse', script: 'reuse.ts', byDefault: true },
+  { name: 'reuse-deno', script: 'reuse-deno.ts', runtime: 'deno', byDefault: true },
+  { name: 'reuse-workerd', script: 'reuse-workerd.ts', byDefault: true },
   {
     name: 'reuse-burst-10k',
     script: 'reuse.ts',
@@ -67,13 +72,25 @@ function commandOf(run: BenchRun): string {
   const env = Object.entries(run.env ?? {})
     .map(([key, value]) => `${key}=${value === '' ? "''" : value}`)
     .join(' ')
-  return `${env === '' ? '' : `${env} `}node bench/${run.script}`
+  const runner = run.runtime === 'deno' ? 'deno run -A' : 'node'
+  return `${env === '' ? '' : `${env} `}${runner} bench/${run.script}`
+}
+
+/** Deno: the project's (node_modules/.bin/deno, as `npm run` finds it), else the one on the PATH. */
+function denoPath(): string {
+  const local = join(here, '..', 'node_modules', '.bin', 'deno')
+  return existsSync(local) ? local : 'deno'
 }
 
 /** Runs one benchmark in a child process, echoing its output; resolves with that output. */
 function execute(run: BenchRun): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(here, run.script)], {
+    const [command, args] =
+      run.runtime === 'deno'
+        ? [denoPath(), ['run', '-A', join(here, run.script)]]
+        : [process.execPath, [join(here, run.script)]]
+    const child = spawn(command, args, {
+      cwd: join(here, '..'),
       env: { ...process.env, ...run.env },
       stdio: ['ignore', 'pipe', 'inherit'],
     })

@@ -4,7 +4,7 @@
  */
 import ky, { HTTPError, type Options } from 'ky'
 import { createClient, LeakError, type PooledKy, type PoolOptions } from '../../src/index.ts'
-import type { SpawnedServer } from '../../test/support/loopback-server.ts'
+import type { BenchServer } from './server.ts'
 
 /** What the caller does with the body: parse it, read it as bytes, or forget it. */
 export type Read = 'json' | 'bytes' | false
@@ -115,12 +115,42 @@ interface UndiciAgent {
 
 const globalDispatcher = Symbol.for('undici.globalDispatcher.1')
 
+interface DenoHttpClient {
+  close(): void
+}
+interface DenoNamespace {
+  createHttpClient(options: Record<string, never>): DenoHttpClient
+}
+
+const deno = (globalThis as { Deno?: DenoNamespace }).Deno
+let denoClient: DenoHttpClient | undefined
+
 /**
- * Gives Node's fetch a new, empty connection pool, so each run starts cold and "connections opened"
- * counts every connection the run needed. Node keeps its undici Agent under a global symbol; the old
- * one is destroyed (unread bodies of the previous run would otherwise keep its sockets open).
+ * Deno: every fetch (raw, ky's, ky-pool's — all look `globalThis.fetch` up per call) goes through the
+ * current `Deno.HttpClient`, which `freshConnections()` replaces.
+ */
+function routeDenoFetch(runtime: DenoNamespace): void {
+  if (denoClient !== undefined) return
+  denoClient = runtime.createHttpClient({})
+  const base = globalThis.fetch
+  globalThis.fetch = ((input: RequestInfo | URL, init?: RequestInit) =>
+    base(input, { ...init, client: denoClient } as RequestInit)) as typeof fetch
+}
+
+/**
+ * Gives the runtime's fetch a new, empty connection pool, so each run starts cold and "connections
+ * opened" counts every connection the run needed. Node keeps its undici Agent under a global symbol; the
+ * old one is destroyed (unread bodies of the previous run would otherwise keep its sockets open). Deno:
+ * a new `Deno.HttpClient` (the old one closed).
  */
 export async function freshConnections(): Promise<void> {
+  if (deno !== undefined) {
+    if (denoClient === undefined) return routeDenoFetch(deno)
+    const old = denoClient
+    denoClient = deno.createHttpClient({})
+    old.close()
+    return
+  }
   const slot = globalThis as unknown as Record<symbol, UndiciAgent | undefined>
   const old = slot[globalDispatcher]
   if (old === undefined) return
@@ -129,7 +159,7 @@ export async function freshConnections(): Promise<void> {
 }
 
 /** Waits until the server has no response in flight (e.g. unread bodies of the last run torn down), then zeroes it. */
-export async function resetServer(server: SpawnedServer): Promise<void> {
+export async function resetServer(server: BenchServer): Promise<void> {
   const deadline = performance.now() + 5000
   while ((await server.stats()).inFlight > 0 && performance.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 5))
