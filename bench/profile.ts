@@ -112,17 +112,40 @@ const ownFunctions = [
   .sort((a, b) => b[1] - a[1])
   .slice(0, 12)
 
-/** captureCallSite() alone at a few stack depths: its cost is per captured frame (limit 30). */
+/**
+ * captureCallSite() alone at a few stack depths: as the client's methods call it since 765f9b7 (with
+ * `above`, limit 12), without `above` (limit 30, the fallback), and `new Error()` (V8's default, 10
+ * frames) for scale. Interleaved, best of three.
+ */
 function nested(depth: number, fn: () => unknown): unknown {
   return depth === 0 ? fn() : nested(depth - 1, fn)
 }
-const callSiteCost = [5, 20, 40].map((depth) => {
-  const times = 20_000
-  for (let index = 0; index < times / 10; index++) nested(depth, captureCallSite)
-  const start = performance.now()
-  for (let index = 0; index < times; index++) nested(depth, captureCallSite)
-  return [String(depth), (((performance.now() - start) * 1000) / times).toFixed(1)]
-})
+function send(): unknown {
+  return captureCallSite(send)
+}
+const captures: [string, () => unknown][] = [
+  ['captureCallSite(send), as the client calls it', send],
+  ['captureCallSite(), no `above`', () => captureCallSite()],
+  ['new Error()', () => new Error('request made here')],
+]
+const captureCost = new Map<string, number>()
+for (let round = 0; round < 3; round++) {
+  for (const depth of [5, 20, 40]) {
+    for (const [name, fn] of captures) {
+      const times = 20_000
+      for (let index = 0; index < times / 10; index++) nested(depth, fn)
+      const start = performance.now()
+      for (let index = 0; index < times; index++) nested(depth, fn)
+      const micros = ((performance.now() - start) * 1000) / times
+      const key = `${depth}\t${name}`
+      captureCost.set(key, Math.min(captureCost.get(key) ?? Number.POSITIVE_INFINITY, micros))
+    }
+  }
+}
+const callSiteCost = [5, 20, 40].map((depth) => [
+  String(depth),
+  ...captures.map(([name]) => captureCost.get(`${depth}\t${name}`)!.toFixed(1)),
+])
 
 console.log(
   [
@@ -158,8 +181,8 @@ console.log(
       ownFunctions.map(([name, micros]) => [name, micros.toFixed(1)]),
     ),
     '',
-    '### `captureCallSite()` alone, by the depth of the stack it is called from',
+    '### Capturing a call site alone, µs per call by the depth of the stack it is called from',
     '',
-    table(['stack depth (frames)', 'µs per call'], callSiteCost),
+    table(['stack depth (frames)', ...captures.map(([name]) => name)], callSiteCost),
   ].join('\n'),
 )
