@@ -2,6 +2,7 @@
  * The limiter alone (no HTTP): slots per key and in total, the queue's order, fairness between keys,
  * and the ways a waiter leaves the queue without a slot.
  */
+import { getEventListeners } from 'node:events'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { type AcquireOptions, Limiter, LimiterRejection } from '../../src/limiter.ts'
 import { flush, watch } from '../support/pool-harness.ts'
@@ -247,5 +248,180 @@ describe('release and limits that change', () => {
     await flush()
     expect(other.state).toBe('fulfilled')
     expect(instance.keyStats('c')).toEqual({ acquired: 1, queued: 0, limit: 1 })
+  })
+})
+
+describe('timeouts: one timer per limiter, for the earliest deadline', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] })
+  })
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  /** Queues a waiter on a full key that records `label` and the time its timeout rejected it. */
+  function timed(instance: Limiter, label: string, timeout: number, expired: [string, number][]) {
+    return instance.acquire('a', { timeout }).then(
+      (lease) => lease,
+      (error: unknown) => {
+        expect(error).toMatchObject({ kind: 'timeout', waited: timeout })
+        expired.push([label, performance.now()])
+      },
+    )
+  }
+
+  it('waiters with different timeouts expire in deadline order, each exactly at enqueuedAt + timeout', async () => {
+    const { instance } = limiter({ perKey: 1 })
+    instance.tryAcquire('a')
+    const expired: [string, number][] = []
+    const waiters = [timed(instance, 'A', 50, expired), timed(instance, 'B', 10, expired)]
+    waiters.push(timed(instance, 'C', 30, expired), timed(instance, 'D', 10, expired))
+    await vi.advanceTimersByTimeAsync(5)
+    waiters.push(timed(instance, 'E', 10, expired), timed(instance, 'F', 100, expired))
+    expect(vi.getTimerCount()).toBe(1)
+    await vi.advanceTimersByTimeAsync(200)
+    await Promise.all(waiters)
+    // B and D share a deadline (10): they expire in the order they queued.
+    expect(expired).toEqual([
+      ['B', 10],
+      ['D', 10],
+      ['E', 15],
+      ['C', 30],
+      ['A', 50],
+      ['F', 105],
+    ])
+    expect(instance.queued).toBe(0)
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it("a granted waiter's deadline never fires, and the timer goes once no queued waiter has a deadline", async () => {
+    const { instance } = limiter({ perKey: 1 })
+    const holder = instance.tryAcquire('a')!
+    const granted = watch(instance.acquire('a', { timeout: 50 }))
+    const untimed = watch(instance.acquire('a'))
+    expect(vi.getTimerCount()).toBe(1)
+    await vi.advanceTimersByTimeAsync(20)
+    holder.release()
+    await flush()
+    expect(granted.state).toBe('fulfilled')
+    expect(vi.getTimerCount()).toBe(0) // the one left queued has no timeout
+    await vi.advanceTimersByTimeAsync(100)
+    expect((await granted.promise).released).toBe(false)
+    expect(untimed.state).toBe('pending')
+    expect(instance.keyStats('a')).toEqual({ acquired: 1, queued: 1, limit: 1 })
+  })
+
+  it('the single timer is re-armed for an earlier deadline and cleared when the last timed waiter leaves', async () => {
+    const { instance } = limiter({ perKey: 1 })
+    instance.tryAcquire('a')
+    const expired: [string, number][] = []
+    const late = timed(instance, 'late', 1000, expired)
+    const controller = new AbortController()
+    const aborted = instance.acquire('a', { timeout: 2000, signal: controller.signal }).catch(() => 'aborted')
+    const early = timed(instance, 'early', 10, expired)
+    expect(vi.getTimerCount()).toBe(1)
+    await vi.advanceTimersByTimeAsync(10)
+    expect(expired).toEqual([['early', 10]])
+    expect(vi.getTimerCount()).toBe(1) // re-armed for 'late'
+    controller.abort()
+    expect(await aborted).toBe('aborted')
+    await vi.advanceTimersByTimeAsync(990)
+    expect(expired).toEqual([
+      ['early', 10],
+      ['late', 1000],
+    ])
+    expect(vi.getTimerCount()).toBe(0)
+    await Promise.all([late, early])
+  })
+
+  it('a thousand queued waiters with timeouts share one timer', async () => {
+    const { instance } = limiter({ perKey: 1, total: 10 })
+    for (const key of 'abcde') instance.tryAcquire(key)
+    const expired: number[] = []
+    const waiters = Array.from({ length: 1000 }, (_, i) =>
+      instance.acquire('abcde'[i % 5]!, { timeout: 1 + ((i * 7919) % 500), priority: i % 3 }).catch(() => {
+        expired.push(performance.now())
+      }),
+    )
+    expect(vi.getTimerCount()).toBe(1)
+    await vi.advanceTimersByTimeAsync(250)
+    expect(vi.getTimerCount()).toBe(1)
+    await vi.advanceTimersByTimeAsync(250)
+    await Promise.all(waiters)
+    expect(expired).toHaveLength(1000)
+    expect(expired).toEqual([...expired].sort((a, b) => a - b))
+    expect(instance.queued).toBe(0)
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it('a timeout longer than setTimeout allows (2^31 − 1 ms) does not fire early', async () => {
+    const { instance } = limiter({ perKey: 1 })
+    instance.tryAcquire('a')
+    const waiter = watch(instance.acquire('a', { timeout: 2 ** 31 + 10_000 }))
+    await vi.advanceTimersByTimeAsync(2 ** 31 - 1)
+    expect(waiter.state).toBe('pending')
+    expect(vi.getTimerCount()).toBe(1)
+    await vi.advanceTimersByTimeAsync(10_001)
+    await expect(waiter.promise).rejects.toMatchObject({ kind: 'timeout' })
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it('waiters sharing one AbortSignal are all removed by its abort; the listener goes with the last of them', async () => {
+    const { instance } = limiter({ perKey: 1 })
+    const holder = instance.tryAcquire('a')!
+    const controller = new AbortController()
+    const { signal } = controller
+    const first = watch(instance.acquire('a', { signal }))
+    const others = [1, 2, 3].map(() => watch(instance.acquire('a', { signal, timeout: 100 })))
+    expect(getEventListeners(signal, 'abort')).toHaveLength(1)
+    holder.release() // the first gets the slot; the listener stays for the other three
+    await flush()
+    expect(first.state).toBe('fulfilled')
+    expect(getEventListeners(signal, 'abort')).toHaveLength(1)
+    const reason = new Error('all of them')
+    controller.abort(reason)
+    expect(instance.queued).toBe(0)
+    for (const other of others) await expect(other.promise).rejects.toBe(reason)
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0)
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it('an AbortSignal outlives its waiters without keeping a listener', async () => {
+    const { instance } = limiter({ perKey: 1 })
+    const holder = instance.tryAcquire('a')!
+    const { signal } = new AbortController()
+    const waiter = instance.acquire('a', { signal, timeout: 10 }).catch((error: unknown) => error)
+    await vi.advanceTimersByTimeAsync(10)
+    expect(await waiter).toMatchObject({ kind: 'timeout' })
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0)
+    const granted = instance.acquire('a', { signal })
+    holder.release()
+    await granted
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0)
+  })
+})
+
+describe('timerPerWaiter (the default in workerd only)', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] })
+  })
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('gives each timed waiter its own timer, cleared when the waiter leaves, with the same rejections', async () => {
+    const instance = new Limiter({ total: 10, maxQueue: 10, limitOf: () => 1, timerPerWaiter: true })
+    const holder = instance.tryAcquire('a')!
+    const granted = instance.acquire('a', { timeout: 50 })
+    const expiring = instance.acquire('a', { timeout: 20 }).catch((error: unknown) => error)
+    void instance.acquire('a')
+    expect(vi.getTimerCount()).toBe(2)
+    holder.release()
+    await granted
+    expect(vi.getTimerCount()).toBe(1)
+    await vi.advanceTimersByTimeAsync(20)
+    expect(await expiring).toMatchObject({ kind: 'timeout', key: 'a', limit: 1, waited: 20, queued: 1 })
+    expect(vi.getTimerCount()).toBe(0)
+    expect(instance.queued).toBe(1)
   })
 })
