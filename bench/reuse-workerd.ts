@@ -88,6 +88,7 @@ async function main(): Promise<void> {
   const runs = (sizes.length * 3 + (sizes.includes(32768) ? 3 : 0) + (largeN > 0 ? 5 : 0)) * (rounds + 1)
   const ports = await forwarders(server.url, runs)
   let cases: WorkerCase[]
+  let detected: Record<string, number>
   try {
     await mf.ready
     const query = new URLSearchParams({
@@ -101,7 +102,10 @@ async function main(): Promise<void> {
     })
     const response = await mf.dispatchFetch(`http://bench.test/?${query}`)
     if (!response.ok) throw new Error(`worker answered ${response.status}: ${await response.text()}`)
-    cases = (await response.json()) as WorkerCase[]
+    ;({ cases, detected } = (await response.json()) as {
+      cases: WorkerCase[]
+      detected: Record<string, number>
+    })
   } finally {
     await mf.dispose()
     ports.close()
@@ -169,8 +173,18 @@ async function main(): Promise<void> {
     out.push('\n### Targets (issue 5, part 1)\n')
     out.push(table(['target', 'measured', 'verdict'], verdicts))
   }
+  out.push(
+    `\nLeaks by how they were found and what the pool did (all runs, warm-ups included): ${Object.entries(
+      detected,
+    )
+      .map(([key, count]) => `${key} ${count}`)
+      .join('; ')}.`,
+  )
   const trouble = logs.filter((line) => !line.startsWith('debug'))
-  if (trouble.length > 0) out.push(`\nworkerd logged ${trouble.length} lines; the first: ${trouble[0]}`)
+  if (trouble.length > 0) {
+    const first = trouble[0]!.replace(/; kj::getStackTrace\(\).*/s, '')
+    out.push(`\nworkerd logged ${trouble.length} error lines; the first: \`${first}\``)
+  }
   out.push(`\nTotal time: ${(since(started) / 1000).toFixed(1)} s`)
   console.log(out.join('\n'))
 }

@@ -62,6 +62,9 @@ const plainKy: Contender = {
   finish: async () => undefined,
 }
 
+/** How the leaks of every run (warm-ups too) were found, by client and `detectedBy`. */
+const detected = new Map<string, number>()
+
 function kyPool(name: string, pool: PoolOptions = {}): Contender {
   let client = createClient({ pool: { leaks: 'strict', ...pool } })
   return {
@@ -80,8 +83,12 @@ function kyPool(name: string, pool: PoolOptions = {}): Contender {
       try {
         return (await client.pool.settle()).length
       } catch (error) {
-        if (error instanceof LeakError) return error.leaks.length
-        throw error
+        if (!(error instanceof LeakError)) throw error
+        for (const leak of error.leaks) {
+          const key = `${name}: ${leak.detectedBy}, ${leak.action}`
+          detected.set(key, (detected.get(key) ?? 0) + 1)
+        }
+        return error.leaks.length
       }
     },
   }
@@ -191,6 +198,9 @@ export default {
         }
       }
     }
-    return Response.json(cases.map(({ contenders: _, ...item }) => item))
+    return Response.json({
+      cases: cases.map(({ contenders: _, ...item }) => item),
+      detected: Object.fromEntries(detected),
+    })
   },
 }
