@@ -149,6 +149,8 @@ class KeyState {
   buckets: Bucket[] = []
   /** Whether the key is in the limiter's round-robin ring. */
   inRing = false
+  /** Idle (nothing acquired or queued, not in the ring) and kept in `#keys` for reuse; see `#forget`. */
+  parked = false
 
   constructor(key: string, limit: number) {
     this.key = key
@@ -221,6 +223,8 @@ export class Limiter {
   #acquired = 0
   #queued = 0
   #seq = 0
+  /** Parked keys in `#keys` (see `#forget`). */
+  #parked = 0
   /**
    * Keys with queued waiters and room under their own limit, waiting only for the total cap.
    * Invariant after every public call: the ring is empty or `#acquired === total`.
@@ -271,7 +275,10 @@ export class Limiter {
   /** A slot for `key` without queueing, or undefined when the caller would have to wait. */
   tryAcquire(key: string): Lease | undefined {
     const state = this.#state(key)
-    if (state.queued > 0 || !state.hasRoom || this.#acquired >= this.#options.total) return undefined
+    if (state.queued > 0 || !state.hasRoom || this.#acquired >= this.#options.total) {
+      this.#forget(state) // a key first seen here, with no room under the total, is not left listed
+      return undefined
+    }
     return this.#grant(state, 0)
   }
 
@@ -307,14 +314,16 @@ export class Limiter {
     })
   }
 
-  /** Per-key numbers for `stats()`; keys with nothing acquired or queued are not kept. */
+  /** Per-key numbers for `stats()`; undefined for a key with nothing acquired or queued. */
   keyStats(key: string): KeyStats | undefined {
     const state = this.#keys.get(key)
-    return state && { acquired: state.acquired, queued: state.queued, limit: state.limit }
+    if (state === undefined || state.parked) return undefined
+    return { acquired: state.acquired, queued: state.queued, limit: state.limit }
   }
 
+  /** Keys with something acquired or queued. */
   *keys(): IterableIterator<string> {
-    yield* this.#keys.keys()
+    for (const state of this.#keys.values()) if (!state.parked) yield state.key
   }
 
   /** Re-reads `limitOf(key)`; a raised limit lets queued waiters in at once, a lowered one takes effect as slots free. */
@@ -345,13 +354,27 @@ export class Limiter {
     if (state === undefined) {
       state = new KeyState(key, this.#options.limitOf(key))
       this.#keys.set(key, state)
+    } else if (state.parked) {
+      state.parked = false
+      this.#parked--
     }
     return state
   }
 
-  /** Drops an idle key so that a client talking to many origins over time does not grow without bound. */
+  /**
+   * Parks a key that went idle. Deleting it at once made every uncontended acquire on an idle key pay a
+   * Map delete, a Map set and a new KeyState (~90 of ~160 ns). Parked keys are dropped all at once when
+   * there are more than 1,024 of them and they are over half the map (amortized O(1) per key), so a
+   * client talking to many origins over time does not grow without bound. A parked key's limit is not
+   * read again when it is used again (`refreshLimit` still applies to it).
+   */
   #forget(state: KeyState): void {
-    if (state.acquired === 0 && state.queued === 0 && !state.inRing) this.#keys.delete(state.key)
+    if (state.parked || state.acquired !== 0 || state.queued !== 0 || state.inRing) return
+    state.parked = true
+    if (++this.#parked > 1024 && this.#parked * 2 > this.#keys.size) {
+      for (const [key, idle] of this.#keys) if (idle.parked) this.#keys.delete(key)
+      this.#parked = 0
+    }
   }
 
   #grant(state: KeyState, waited: number): Lease {

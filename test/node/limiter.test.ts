@@ -233,6 +233,31 @@ describe('release and limits that change', () => {
     expect([...instance.keys()]).toEqual([])
   })
 
+  it('a key refused by tryAcquire (the total is full) is not listed', () => {
+    const { instance } = limiter({ perKey: 1, total: 1 })
+    const lease = instance.tryAcquire('a')!
+    expect(instance.tryAcquire('b')).toBeUndefined()
+    expect([...instance.keys()]).toEqual(['a'])
+    expect(instance.keyStats('b')).toBeUndefined()
+    lease.release()
+  })
+
+  it('thousands of keys used once each and left idle are not listed, and each works as new when used again', async () => {
+    const { instance, limits } = limiter({ perKey: 2 })
+    for (let i = 0; i < 5000; i++) instance.tryAcquire(`k${i}`)!.release()
+    expect([...instance.keys()]).toEqual([])
+    limits.set('k1', 1)
+    instance.refreshLimit('k1')
+    const lease = instance.tryAcquire('k1')!
+    expect(instance.tryAcquire('k1')).toBeUndefined()
+    expect(instance.keyStats('k1')).toEqual({ acquired: 1, queued: 0, limit: 1 })
+    const waiter = instance.acquire('k4999')
+    expect([...instance.keys()].sort()).toEqual(['k1', 'k4999'])
+    lease.release()
+    ;(await waiter).release()
+    expect([...instance.keys()]).toEqual([])
+  })
+
   it('a key whose last waiter was aborted queues again normally, in turn with other keys', async () => {
     const { instance } = limiter({ perKey: 1, total: 1 })
     const lease = instance.tryAcquire('a')!
