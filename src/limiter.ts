@@ -131,7 +131,8 @@ class Waiter {
 /**
  * Waiters of one priority, a doubly linked list through `Waiter.prev/next`: push, shift and removing an
  * aborted or timed-out waiter are O(1), and a waiter that left is referenced by nothing here. (An array
- * with a moving head kept up to ~1,000 dead slots per key until compaction: 8 KB per busy key.)
+ * with a moving head kept dequeued and cancelled slots until 1,024 had passed: 2.7 MB more heap with
+ * 1,000 busy keys in the benchmark's steady state.)
  */
 interface Bucket {
   readonly priority: number
@@ -490,11 +491,7 @@ export class Limiter {
 
   #addDeadline(waiter: Waiter): void {
     if (this.#ownTimers !== undefined) {
-      const delay = Math.min(MAX_DELAY, waiter.timeout!)
-      this.#ownTimers.set(
-        waiter,
-        setTimeout(() => this.#timeOut(waiter, this.#now()), delay),
-      )
+      this.#startOwnTimer(waiter)
       return
     }
     const heap = this.#deadlines
@@ -517,6 +514,15 @@ export class Limiter {
       this.#siftUp(last.heapIndex)
     }
     if (heap.length === 0) this.#disarm()
+  }
+
+  #startOwnTimer(waiter: Waiter): void {
+    const delay = waiter.enqueuedAt + waiter.timeout! - this.#now()
+    const timer = setTimeout(
+      () => (delay > MAX_DELAY ? this.#startOwnTimer(waiter) : this.#timeOut(waiter, this.#now())),
+      Math.min(MAX_DELAY, Math.max(0, delay)),
+    )
+    this.#ownTimers!.set(waiter, timer)
   }
 
   #siftUp(index: number): void {

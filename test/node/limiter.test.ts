@@ -449,4 +449,15 @@ describe('timerPerWaiter (the default in workerd only)', () => {
     expect(vi.getTimerCount()).toBe(0)
     expect(instance.queued).toBe(1)
   })
+
+  it('a timeout longer than setTimeout allows does not fire early here either', async () => {
+    const instance = new Limiter({ total: 10, maxQueue: 10, limitOf: () => 1, timerPerWaiter: true })
+    instance.tryAcquire('a')
+    const waiter = watch(instance.acquire('a', { timeout: 2 ** 31 + 10_000 }))
+    await vi.advanceTimersByTimeAsync(2 ** 31 - 1)
+    expect(waiter.state).toBe('pending')
+    await vi.advanceTimersByTimeAsync(10_001)
+    await expect(waiter.promise).rejects.toMatchObject({ kind: 'timeout' })
+    expect(vi.getTimerCount()).toBe(0)
+  })
 })
