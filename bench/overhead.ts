@@ -4,7 +4,9 @@
  * Small JSON GETs (`{"ok":true}`), every body read with `.json()`, against the loopback server in a
  * child process: one at a time, and 32 at a time (32 workers, each awaiting its own calls). Raw fetch,
  * plain ky, ky-pool with defaults (at 32 at a time its perOrigin 6 cap applies) and ky-pool with
- * perOrigin 32 (the cap out of the way: what is left is the pool's own cost). Connections stay warm.
+ * perOrigin 32 (the cap out of the way: what is left is the pool's own cost) and ky-pool with
+ * `leaks: 'silent'` (no call site captured per request: the difference is what call sites cost).
+ * Connections stay warm.
  *
  * Then the same calls with a `fetch` that answers from memory: the CPU cost of each layer alone.
  * bench/profile.ts shows where ky-pool's share of it goes.
@@ -39,11 +41,14 @@ interface Client {
 
 const pooled = createClient()
 const pooledWide = createClient({ pool: { perOrigin: 32 } })
+// No call sites are captured for a silent client without `trace`: the difference to `pooled` is their cost.
+const pooledSilent = createClient({ pool: { leaks: 'silent' } })
 const all: Client[] = [
   { name: 'fetch', json: async (url) => (await fetch(url)).json() },
   { name: 'ky', json: (url) => ky.get(url).json() },
   { name: 'ky-pool', json: (url) => pooled.get(url).json() },
   { name: 'ky-pool, perOrigin 32', json: (url) => pooledWide.get(url).json() },
+  { name: "ky-pool, leaks: 'silent' (no call sites)", json: (url) => pooledSilent.get(url).json() },
 ]
 const clients = all.filter((client) => onlyNames === undefined || onlyNames.includes(client.name))
 
@@ -53,10 +58,15 @@ const memoryFetch = async () =>
 const memoryUrl = 'http://127.0.0.1:9/json'
 const memoryKy = ky.create({ fetch: memoryFetch })
 const memoryPool = createClient({ fetch: memoryFetch })
+const memoryPoolSilent = createClient({ fetch: memoryFetch, pool: { leaks: 'silent' } })
 const memoryClients: Client[] = [
   { name: 'fetch (in memory)', json: async () => (await memoryFetch()).json() },
   { name: 'ky (in memory)', json: (url) => memoryKy.get(url).json() },
   { name: 'ky-pool (in memory)', json: (url) => memoryPool.get(url).json() },
+  {
+    name: "ky-pool (in memory), leaks: 'silent' (no call sites)",
+    json: (url) => memoryPoolSilent.get(url).json(),
+  },
 ]
 
 /** `total` calls by `concurrency` workers; returns requests per second. */

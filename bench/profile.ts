@@ -112,6 +112,19 @@ const ownFunctions = [
   .sort((a, b) => b[1] - a[1])
   .slice(0, 12)
 
+/** Outside src/: the functions whose self time grows most from ky to ky-pool (what the pool makes others do). */
+const frameName = (frame: CpuProfile['nodes'][number]['callFrame']) =>
+  frame.url.includes('/src/') || frame.functionName === '(idle)' || frame.functionName === '(program)'
+    ? ''
+    : `${frame.functionName || '(anonymous)'} (${frame.url === '' ? 'native' : (frame.url.split('/').pop() ?? '')}${frame.url === '' ? '' : `:${frame.lineNumber + 1}`})`
+const kyFrames = selfTime(kyProfile, frameName)
+const poolFrames = selfTime(poolProfile, frameName)
+const grownFunctions = [...new Set([...kyFrames.keys(), ...poolFrames.keys()])]
+  .filter((name) => name !== '')
+  .map((name): [string, number, number] => [name, kyFrames.get(name) ?? 0, poolFrames.get(name) ?? 0])
+  .sort((x, y) => y[2] - y[1] - (x[2] - x[1]))
+  .slice(0, 12)
+
 /**
  * captureCallSite() alone at a few stack depths: as the client's methods call it since 765f9b7 (with
  * `above`, limit 12), without `above` (limit 30, the fallback), and `new Error()` (V8's default, 10
@@ -179,6 +192,18 @@ console.log(
     table(
       ['function', 'µs per call'],
       ownFunctions.map(([name, micros]) => [name, micros.toFixed(1)]),
+    ),
+    '',
+    '### Outside src/: the functions ky-pool makes busier (self time, µs per call)',
+    '',
+    table(
+      ['function', 'ky', 'ky-pool', 'difference'],
+      grownFunctions.map(([name, before, after]) => [
+        name,
+        before.toFixed(1),
+        after.toFixed(1),
+        `${after >= before ? '+' : ''}${(after - before).toFixed(1)}`,
+      ]),
     ),
     '',
     '### Capturing a call site alone, µs per call by the depth of the stack it is called from',
