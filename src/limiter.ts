@@ -416,8 +416,7 @@ export class Limiter {
       this.#forget(state)
     }
     if (this.#ringHead === this.#ring.length) {
-      // Emptied in place: most releases pass through here, and a new array each time is garbage.
-      this.#ring.length = 0
+      this.#ring = []
       this.#ringHead = 0
     } else if (this.#ringHead > 1024 && this.#ringHead * 2 > this.#ring.length) {
       this.#ring = this.#ring.slice(this.#ringHead)
