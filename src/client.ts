@@ -23,6 +23,7 @@ import {
 import { type FetchLike, Pool } from './pool.ts'
 import { redactError } from './redact.ts'
 import {
+  currentRuntime,
   keepAliveUntil,
   observeProtocols,
   type ProtocolLog,
@@ -93,7 +94,12 @@ const runtimeFetch: FetchLike = (request, init) => globalThis.fetch(request, ini
 export function createClient(options: ClientOptions = {}): PooledKy {
   const { pool: poolOptions, ...kyOptions } = options
   // Leaks are reported once per call site for the client, not once per Workers invocation.
-  const environment = { defaults: runtimeDefaults(), keepAlive: keepAliveUntil, leakSites: new Set<string>() }
+  const environment = {
+    defaults: runtimeDefaults(),
+    keepAlive: keepAliveUntil,
+    leakSites: new Set<string>(),
+    finalizersOutsideRequests: currentRuntime() === 'workerd',
+  }
   const resolved = resolvePoolOptions(poolOptions, environment.defaults) // bad options fail here, not at the first request
   let protocols: ProtocolLog | undefined
   const poolOf = perInvocation(() => {

@@ -34,6 +34,12 @@ export interface PoolEnvironment {
   keepAlive?: (untilIdle: Promise<void>) => void
   /** Call sites already reported, shared by the pools of one client. */
   leakSites?: Set<string>
+  /**
+   * FinalizationRegistry callbacks run outside any request (workerd), where I/O and timers are not
+   * allowed: a collected body is then only marked there, and released by the watchdog, which runs in
+   * the invocation that owns it.
+   */
+  finalizersOutsideRequests?: boolean
 }
 
 /** How long a request waits for unread bodies on its origin to be taken in before it is sent anyway. */
@@ -52,6 +58,8 @@ class Flight {
   status: number | undefined
   body: TrackedBody | undefined
   leaked = false
+  /** Garbage-collected unread where finalizers run outside requests; the watchdog releases it. */
+  collected = false
   /** What the pool did when it took the body in (drained it into memory, or cancelled it); undefined if it never did. */
   takenIn: 'drained' | 'cancelled' | undefined
   #url: string | undefined
@@ -104,6 +112,7 @@ export class Pool {
 
   readonly #protocols: ProtocolLog | undefined
   readonly #keepAlive: PoolEnvironment['keepAlive']
+  readonly #finalizersOutsideRequests: boolean
   /** Resolves the promise given to `keepAlive` when the last held body settles. */
   #heldNoMore: (() => void) | undefined
 
@@ -112,6 +121,7 @@ export class Pool {
     this.options = resolvePoolOptions(options, environment.defaults)
     this.#protocols = environment.protocols
     this.#keepAlive = environment.keepAlive
+    this.#finalizersOutsideRequests = environment.finalizersOutsideRequests === true
     const { perOrigin, origins, total, maxQueue } = this.options
     this.#limiter = new Limiter({
       total,
@@ -446,6 +456,10 @@ export class Pool {
     const { leakAfter, idleTimeout } = this.options
     for (const flight of this.#held) {
       const body = flight.body!
+      if (flight.collected) {
+        this.#releaseCollected(flight)
+        continue
+      }
       // First: a stalled read, the caller's or the pool's own drain (which a reclaim would only wait on).
       if (body.waitingSince !== undefined && now - body.waitingSince >= idleTimeout) {
         body.fail(new BodyIdleTimeoutError(flight, idleTimeout, body.bytes))
@@ -465,6 +479,15 @@ export class Pool {
     // an unread one: nobody can ever read the rest, and without this the slot would be held for good.
     if (body.touched && body.settled) return
     this.#leak(flight, 'gc', body.settled ? (flight.takenIn ?? 'drained') : 'cancelled')
+    if (!body.settled && this.#finalizersOutsideRequests) {
+      flight.collected = true // the watchdog releases it (see PoolEnvironment)
+      return
+    }
+    this.#releaseCollected(flight)
+  }
+
+  #releaseCollected(flight: Flight): void {
+    const body = flight.body!
     if (!body.settled) {
       const limit = this.#limiter.keyStats(flight.origin)?.limit ?? this.options.perOrigin
       body.fail(
