@@ -18,6 +18,7 @@ Deno.test({
     }).output()
     // Without colours, whatever the environment asks for (FORCE_COLOR makes Deno colour even a pipe).
     const output = (new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr)).replace(
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes start with ESC
       /\x1b\[[0-9;]*m/g,
       '',
     )
