@@ -113,11 +113,6 @@ export function createClient(options: ClientOptions = {}): PooledKy {
 function pooledKy(poolOf: () => Pool, options: ResolvedPoolOptions, kyOptions: Options): PooledKy {
   /** Call sites are for leak reports and trace events; a silent client without a trace needs none. */
   const wantsCallSite = options.leaks !== 'silent' || options.trace !== undefined
-  /**
-   * Set by the public method the caller called, read by `keepPooled` in the same synchronous call (ky
-   * runs init hooks inside `client.get(…)`), so the capture can leave out every frame of ky and ky-pool.
-   */
-  let pendingCallSite: CallSite | undefined
   const handle: PoolHandle = {
     options,
     stats: () => poolOf().stats(),
@@ -126,12 +121,12 @@ function pooledKy(poolOf: () => Pool, options: ResolvedPoolOptions, kyOptions: O
   const pooledFetch: FetchLike = (request, init) => poolOf().fetch(request, init ?? {}, runtimeFetch)
   const wrapped = new WeakMap<FetchLike, FetchLike>()
   /**
-   * Every fetch that already goes through the pool. `keepPooled` runs once per init-hook list it is in
-   * (the client's and the call's), so wrapping must be idempotent: a caller's fetch wrapped twice would
-   * take two slots per request, and deadlock at a limit of 1.
+   * Every fetch that already goes through the pool: wrapping must be idempotent, since a caller's fetch
+   * wrapped twice would take two slots per request, and deadlock at a limit of 1.
    */
   const pooled = new WeakSet<FetchLike>([pooledFetch])
-  const pooledFetchOf = (inner: FetchLike): FetchLike => {
+  const pooledFetchOf = (inner: FetchLike | undefined): FetchLike => {
+    if (inner === undefined) return pooledFetch
     if (pooled.has(inner)) return inner
     let fetch = wrapped.get(inner)
     if (fetch === undefined) {
@@ -141,73 +136,80 @@ function pooledKy(poolOf: () => Pool, options: ResolvedPoolOptions, kyOptions: O
     }
     return fetch
   }
-  const keepPooled = (options: Options & { pool?: object }) => {
-    const { fetch } = options
-    options.fetch = (
-      fetch === undefined ? pooledFetch : pooledFetchOf(fetch as FetchLike)
-    ) as Options['fetch']
-    // The public method that ky is running inside of captured the call site just before (see `wrap`).
-    const callSite = pendingCallSite ?? (wantsCallSite ? captureCallSite() : undefined)
-    pendingCallSite = undefined
-    options.pool = { ...options.pool, callSite }
+  /** An init hook may set `fetch`; this one, placed after the caller's, puts the pool back around it. */
+  const keepPooled = (options: Options) => {
+    options.fetch = pooledFetchOf(options.fetch as FetchLike | undefined) as Options['fetch']
   }
-  /** Puts `keepPooled` last among the init hooks, after any the caller adds. */
-  const guard = (options: Options | undefined): Options => ({
-    ...options,
-    hooks: { ...options?.hooks, init: [...(options?.hooks?.init ?? []), keepPooled] },
-  })
-  const needsGuard = (options: Options | undefined) =>
-    options?.fetch !== undefined || options?.hooks !== undefined
   /**
-   * The pool's own hooks, on every instance it makes (ky's `create` starts from no defaults): retries are
-   * traced, and ky's errors, whose messages quote the request URL, are redacted before any other
-   * `beforeError` hook (an error reporter, say) sees them.
+   * Options on their way to ky (per call, `extend`, `create`): a caller's `fetch` goes inside the pooled
+   * one, and when the caller brings init hooks, `keepPooled` runs after them. Options without either
+   * pass untouched: an init hook makes ky clone the options of every request, which plain ky never pays.
+   */
+  const pooledOptions = <T extends Options | undefined>(options: T): T => {
+    if (options === undefined) return options
+    let result: Options = options
+    if (options.fetch !== undefined && !pooled.has(options.fetch as FetchLike)) {
+      result = { ...result, fetch: pooledFetchOf(options.fetch as FetchLike) as Options['fetch'] }
+    }
+    const init = options.hooks?.init
+    if (init !== undefined) result = { ...result, hooks: { ...result.hooks, init: [...init, keepPooled] } }
+    return result as T
+  }
+  /** The call site rides along in the per-request `pool` options, which ky hands to the pooled fetch. */
+  const withCallSite = (options: RequestOptions | undefined, callSite: CallSite | undefined) =>
+    callSite === undefined ? options : { ...options, pool: { ...options?.pool, callSite } }
+  /**
+   * The pool's own hooks, on every instance it makes (ky's `create` starts from no defaults): ky's
+   * errors, whose messages quote the request URL, are redacted before any other `beforeError` hook (an
+   * error reporter, say) sees them; with a trace, retries are traced.
    */
   const withPoolHooks = (options: Options): Options => ({
     ...options,
     hooks: {
       ...options.hooks,
-      beforeRetry: [
-        ...(options.hooks?.beforeRetry ?? []),
-        ({ request, retryCount, error }) => poolOf().noteRetry(request, retryCount, error),
-      ],
+      ...(options.hooks?.beforeRetry !== undefined || handle.options.trace !== undefined
+        ? {
+            beforeRetry: [
+              ...(options.hooks?.beforeRetry ?? []),
+              ({ request, retryCount, error }) => poolOf().noteRetry(request, retryCount, error),
+            ],
+          }
+        : {}),
       beforeError: [
         ({ error }) => (error instanceof KyError ? redactError(error) : error),
         ...(options.hooks?.beforeError ?? []),
       ],
     },
   })
-  const base: Options = guard(
-    withPoolHooks({
-      ...kyOptions,
-      fetch: (kyOptions.fetch === undefined
-        ? pooledFetch
-        : pooledFetchOf(kyOptions.fetch as FetchLike)) as Options['fetch'],
-    }),
+  return wrap(
+    ky.create(
+      withPoolHooks({
+        ...pooledOptions(kyOptions),
+        fetch: pooledFetchOf(kyOptions.fetch as FetchLike | undefined) as Options['fetch'],
+      }),
+    ),
   )
-  return wrap(ky.create(base))
 
   function wrap(instance: KyInstance): PooledKy {
     // ky checks a request synchronously, inside `client.get(…)`: the runtime's TypeError for a URL with
     // userinfo, or for a header value with CR/LF, quotes what it refused (the password, the token). The
-    // try/catch is inline, not a helper: the call site of a leak is read from a stack with few frames.
+    // try/catch is inline, not a helper: the call site is captured above this very function, and read
+    // from a stack with few frames.
     const call = (input: Input, options?: RequestOptions) => {
-      if (wantsCallSite) pendingCallSite = captureCallSite(call)
+      const callSite = wantsCallSite ? captureCallSite(call) : undefined
       try {
-        return instance(input, needsGuard(options) ? guard(options) : options)
+        return instance(input, withCallSite(pooledOptions(options), callSite))
       } catch (error) {
-        pendingCallSite = undefined
         throw redactError(error)
       }
     }
     const client = call as unknown as PooledKy & Record<string, unknown>
     for (const method of methods) {
       const send = (input: Input, options?: RequestOptions) => {
-        if (wantsCallSite) pendingCallSite = captureCallSite(send)
+        const callSite = wantsCallSite ? captureCallSite(send) : undefined
         try {
-          return instance[method](input, needsGuard(options) ? guard(options) : options)
+          return instance[method](input, withCallSite(pooledOptions(options), callSite))
         } catch (error) {
-          pendingCallSite = undefined
           throw redactError(error)
         }
       }
@@ -216,13 +218,18 @@ function pooledKy(poolOf: () => Pool, options: ResolvedPoolOptions, kyOptions: O
     client.extend = (defaults) =>
       wrap(
         instance.extend(
-          typeof defaults === 'function' ? (parent) => guard(defaults(parent)) : guard(defaults),
+          typeof defaults === 'function'
+            ? (parent) => pooledOptions(defaults(parent))
+            : pooledOptions(defaults),
         ),
       )
     client.create = (defaults) =>
       wrap(
         instance.create(
-          guard(withPoolHooks({ ...defaults, fetch: defaults?.fetch ?? (pooledFetch as Options['fetch']) })),
+          withPoolHooks({
+            ...pooledOptions(defaults),
+            fetch: pooledFetchOf(defaults?.fetch as FetchLike | undefined) as Options['fetch'],
+          }),
         ),
       )
     Object.defineProperties(client, {
