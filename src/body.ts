@@ -148,9 +148,7 @@ export class TrackedBody {
     this.#disposed = true // from now on the pool neither reclaims it nor calls it a leak
     if (!this.#settled && !this.#touched) await this.drain(limit)
     this.#touched = true
-    this.#buffer = []
-    this.#head = 0
-    this.#bufferedBytes = 0
+    this.#dropBuffer()
     if (this.#settled) return
     this.#failure = reason
     this.#settle('cancelled')
@@ -189,7 +187,6 @@ export class TrackedBody {
     try {
       result = await this.#reader.read()
     } catch (error) {
-      this.#waitingSince = undefined
       this.#settle('errored')
       return controller.error(this.#failure ?? error)
     } finally {
@@ -208,14 +205,19 @@ export class TrackedBody {
 
   async #callerCancel(reason: unknown): Promise<void> {
     this.#touched = true
-    this.#buffer = []
-    this.#head = 0
-    this.#bufferedBytes = 0
+    this.#dropBuffer()
     if (this.#settled) return
     // No waiting for a drain in progress: its read may wait on a source that stalled (until idleTimeout).
     // Cancelling the source ends that read at once, and the drain finds the body settled.
     this.#settle('cancelled')
     await this.#reader.cancel(reason).catch(() => {})
+  }
+
+  /** Forgets the drained chunks: the caller will not read them. */
+  #dropBuffer(): void {
+    this.#buffer = []
+    this.#head = 0
+    this.#bufferedBytes = 0
   }
 
   #settle(how: SettleHow): void {

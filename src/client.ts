@@ -1,9 +1,10 @@
 /**
  * ky + pool. The only module that knows ky: it makes a ky instance whose `fetch` is the pool's, and
- * keeps it that way — an `init` hook, placed last on every options object we hand to ky (create,
- * extend, each call), wraps any other `fetch` a caller sets in the pooled one, so nothing bypasses
- * the limits. The real `fetch` is looked up at call time (`globalThis.fetch`), so msw and other
- * interceptors installed after import still see every request.
+ * keeps it that way — a `fetch` a caller passes (per call, to `extend` or `create`) is wrapped in the
+ * pooled one on its way to ky, and when the caller brings `init` hooks (which may set `fetch`), one of
+ * ours runs after them and does the same, so nothing bypasses the limits. The real `fetch` is looked
+ * up at call time (`globalThis.fetch`), so msw and other interceptors installed after import still see
+ * every request.
  */
 import ky, {
   type Input,
@@ -85,7 +86,16 @@ export interface PooledKy {
   readonly pool: PoolHandle
 }
 
-const methods: readonly (Method | 'head')[] = ['get', 'post', 'put', 'delete', 'patch', 'query', 'head']
+/** ky's request methods, as the pooled instance and the shared `client` expose them. */
+export const methods: readonly (Method | 'head')[] = [
+  'get',
+  'post',
+  'put',
+  'delete',
+  'patch',
+  'query',
+  'head',
+]
 
 /** The real fetch, looked up on every call so that interceptors installed later are seen. */
 const runtimeFetch: FetchLike = (request, init) => globalThis.fetch(request, init)
@@ -98,7 +108,7 @@ export function createClient(options: ClientOptions = {}): PooledKy {
     defaults: runtimeDefaults(),
     keepAlive: keepAliveUntil,
     leakSites: new Set<string>(),
-    finalizersOutsideRequests: currentRuntime() === 'workerd',
+    perRequestContexts: currentRuntime() === 'workerd',
   }
   const resolved = resolvePoolOptions(poolOptions, environment.defaults) // bad options fail here, not at the first request
   let protocols: ProtocolLog | undefined

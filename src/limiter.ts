@@ -8,7 +8,6 @@
  * - between keys, when `total` is the bottleneck: round-robin over the keys that have waiters and room,
  *   so one busy key cannot starve the others.
  */
-import { currentRuntime } from './runtime.ts'
 
 export interface LimiterOptions {
   /** Max slots acquired over all keys. */
@@ -24,9 +23,10 @@ export interface LimiterOptions {
   onPressure?: (key: string, blockedBy: 'key' | 'total') => void
   now?: () => number
   /**
-   * A timer per waiter with a timeout, instead of one per limiter. Default: only in workerd, where an
-   * invocation whose waiter has no timer of its own is cancelled as hung by the runtime when a pool is
-   * shared between invocations (the fallback when they cannot be told apart; see src/runtime.ts).
+   * A timer per waiter with a timeout, instead of one per limiter. Default false. The pool sets it in
+   * workerd, where an invocation whose waiter has no timer of its own is cancelled as hung by the
+   * runtime when a pool is shared between invocations (the fallback when they cannot be told apart;
+   * see src/runtime.ts).
    */
   timerPerWaiter?: boolean
 }
@@ -258,7 +258,7 @@ export class Limiter {
   constructor(options: LimiterOptions) {
     this.#options = options
     this.#now = options.now ?? (() => performance.now())
-    if (options.timerPerWaiter ?? currentRuntime() === 'workerd') this.#ownTimers = new Map()
+    if (options.timerPerWaiter === true) this.#ownTimers = new Map()
   }
 
   get acquired(): number {

@@ -35,11 +35,12 @@ export interface PoolEnvironment {
   /** Call sites already reported, shared by the pools of one client. */
   leakSites?: Set<string>
   /**
-   * FinalizationRegistry callbacks run outside any request (workerd), where I/O and timers are not
-   * allowed: a collected body is then only marked there, and released by the watchdog, which runs in
-   * the invocation that owns it.
+   * The runtime ties I/O, timers and promises to the request that made them (workerd). Then a
+   * FinalizationRegistry callback, which runs outside any request, only marks a collected body, and the
+   * watchdog releases it inside the invocation that owns it; and each queued waiter keeps a timer of its
+   * own (see `LimiterOptions.timerPerWaiter`).
    */
-  finalizersOutsideRequests?: boolean
+  perRequestContexts?: boolean
 }
 
 /** How long a request waits for unread bodies on its origin to be taken in before it is sent anyway. */
@@ -112,7 +113,7 @@ export class Pool {
 
   readonly #protocols: ProtocolLog | undefined
   readonly #keepAlive: PoolEnvironment['keepAlive']
-  readonly #finalizersOutsideRequests: boolean
+  readonly #perRequestContexts: boolean
   /** Resolves the promise given to `keepAlive` when the last held body settles. */
   #heldNoMore: (() => void) | undefined
 
@@ -121,13 +122,13 @@ export class Pool {
     this.options = resolvePoolOptions(options, environment.defaults)
     this.#protocols = environment.protocols
     this.#keepAlive = environment.keepAlive
-    this.#finalizersOutsideRequests = environment.finalizersOutsideRequests === true
-    const { perOrigin, origins, total, maxQueue } = this.options
+    this.#perRequestContexts = environment.perRequestContexts === true
     this.#limiter = new Limiter({
-      total,
-      maxQueue,
-      limitOf: (origin) => origins.get(origin) ?? perOrigin,
+      total: this.options.total,
+      maxQueue: this.options.maxQueue,
+      limitOf: (origin) => this.#limitOf(origin),
       onPressure: () => this.#relieve(),
+      timerPerWaiter: this.#perRequestContexts,
     })
     this.#reporter = new LeakReporter(this.options.leaks, environment.leakSites)
     this.#collector = new Collector((flight) => this.#collected(flight))
@@ -161,7 +162,7 @@ export class Pool {
       const tookIn = await this.#takeIn(origin)
       // A queued request usually takes the slot of a body that has just ended: give the runtime the
       // turn it needs to put that connection back before sending.
-      if ((queued || tookIn) && connectionTurn !== undefined) await connectionTurn()
+      if ((queued || tookIn) && immediate !== undefined) await nextMacrotask()
       signal?.throwIfAborted()
       this.#totals.requests++
       response = await fetchImpl(request, fetchInit)
@@ -231,7 +232,7 @@ export class Pool {
         ...this.#base(flight),
         priority,
         queued: (stats?.queued ?? 0) + 1,
-        limit: stats?.limit ?? this.options.perOrigin,
+        limit: stats?.limit ?? this.#limitOf(flight.origin),
       })
     }
     try {
@@ -390,14 +391,11 @@ export class Pool {
       if (body.touched || body.settled) continue
       const originNeed = need.get(flight.origin) ?? limiter.keyStats(flight.origin)?.queued ?? 0
       if (originNeed <= 0 && totalNeed <= 0) continue
-      if (body.canDrain(this.options.drainLimit)) {
-        void this.#reclaim(flight, 'pressure')
-      } else if (now - flight.headersAt >= this.options.reclaimAfter) {
-        void this.#reclaim(flight, 'pressure')
-      } else {
+      if (!body.canDrain(this.options.drainLimit) && now - flight.headersAt < this.options.reclaimAfter) {
         due = Math.min(due, flight.headersAt + this.options.reclaimAfter)
         continue
       }
+      void this.#reclaim(flight, 'pressure')
       need.set(flight.origin, originNeed - 1)
       totalNeed--
     }
@@ -436,11 +434,8 @@ export class Pool {
     }
     if (cause === 'before-send' || body.touched || body.settled) return
     if (cause === 'pressure' && held() < this.options.reclaimAfter) return this.#relieve()
-    const limit = this.#limiter.keyStats(flight.origin)?.limit ?? this.options.perOrigin
-    body.fail(new BodyReclaimedError(flight, cause, held(), limit, this.options.drainLimit))
+    this.#cancel(flight, cause)
     this.#tookIn(flight, 'cancelled')
-    this.#totals.reclaimed++
-    this.#totals.cancelled++
     if (this.options.trace)
       this.#emit({ type: 'reclaimed', ...this.#base(flight), action: 'cancelled', cause, held: held() })
   }
@@ -479,7 +474,7 @@ export class Pool {
     // an unread one: nobody can ever read the rest, and without this the slot would be held for good.
     if (body.touched && body.settled) return
     this.#leak(flight, 'gc', body.settled ? (flight.takenIn ?? 'drained') : 'cancelled')
-    if (!body.settled && this.#finalizersOutsideRequests) {
+    if (!body.settled && this.#perRequestContexts) {
       flight.collected = true // the watchdog releases it (see PoolEnvironment)
       return
     }
@@ -487,21 +482,21 @@ export class Pool {
   }
 
   #releaseCollected(flight: Flight): void {
-    const body = flight.body!
-    if (!body.settled) {
-      const limit = this.#limiter.keyStats(flight.origin)?.limit ?? this.options.perOrigin
-      body.fail(
-        new BodyReclaimedError(
-          flight,
-          'gc',
-          performance.now() - flight.headersAt,
-          limit,
-          this.options.drainLimit,
-        ),
-      )
-      this.#totals.reclaimed++
-      this.#totals.cancelled++
-    }
+    if (!flight.body!.settled) this.#cancel(flight, 'gc')
+  }
+
+  /** Cancels a body its caller has not read: its later reads fail with a `BodyReclaimedError` naming `cause`. */
+  #cancel(flight: Flight, cause: ReclaimCause): void {
+    const held = performance.now() - flight.headersAt
+    const limit = this.#limiter.keyStats(flight.origin)?.limit ?? this.#limitOf(flight.origin)
+    flight.body!.fail(new BodyReclaimedError(flight, cause, held, limit, this.options.drainLimit))
+    this.#totals.reclaimed++
+    this.#totals.cancelled++
+  }
+
+  /** The per-origin limit the options set for `origin`. */
+  #limitOf(origin: string): number {
+    return this.options.origins.get(origin) ?? this.options.perOrigin
   }
 
   #leak(flight: Flight, detectedBy: LeakReport['detectedBy'], action: LeakReport['action']): void {
@@ -622,8 +617,6 @@ export class Pool {
  * (browsers, workerd) there is nothing to wait for.
  */
 const immediate = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate
-const connectionTurn =
-  immediate === undefined ? undefined : (): Promise<void> => new Promise((resolve) => immediate(resolve))
 const nextMacrotask = (): Promise<void> =>
   new Promise((resolve) => (immediate ? immediate(resolve) : setTimeout(resolve, 0)))
 

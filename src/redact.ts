@@ -4,7 +4,10 @@
  */
 
 /** Query parameter names whose values are treated as secrets (matched anywhere in the name). */
-const secretName = /token|key|secret|pass|pwd|sig|auth|code|session|cred|jwt|bearer|otp|nonce/i
+const secretWords = 'token|key|secret|pass|pwd|sig|auth|code|session|cred|jwt|bearer|otp|nonce'
+const secretName = new RegExp(secretWords, 'i')
+/** A `name=value` query pair whose name looks secret, in text that is not a parsable URL. */
+const secretPair = new RegExp(`([?&][^=&#\\s]*(?:${secretWords})[^=&#\\s]*=)[^&#\\s]*`, 'gi')
 const REDACTED = '[redacted]'
 
 export function redactUrl(input: string | URL): string {
@@ -36,10 +39,7 @@ export function redactText(text: string): string {
   return text
     .slice(0, 200)
     .replace(/\/\/[^/@\s]*@/g, '//')
-    .replace(
-      /([?&][^=&#\s]*(?:token|key|secret|pass|pwd|sig|auth|code|session|cred|jwt)[^=&#\s]*=)[^&#\s]*/gi,
-      `$1${REDACTED}`,
-    )
+    .replace(secretPair, `$1${REDACTED}`)
 }
 
 /** Redacts every URL inside a free-text message (ky's error messages quote the request URL). */

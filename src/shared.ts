@@ -1,7 +1,7 @@
 /**
  * The shared client: one per module instance (so one per isolate or worker), created on first use.
  */
-import { type ClientOptions, createClient, type PooledKy } from './client.ts'
+import { type ClientOptions, createClient, methods, type PooledKy } from './client.ts'
 
 let shared: PooledKy | undefined
 let sharedOptions: ClientOptions = {}
@@ -27,7 +27,7 @@ export function resetShared(options: ClientOptions = {}): void {
  */
 export const client: PooledKy = (() => {
   const call = ((input, options) => sharedClient()(input, options)) as PooledKy & Record<string, unknown>
-  for (const method of ['get', 'post', 'put', 'delete', 'patch', 'query', 'head'] as const) {
+  for (const method of methods) {
     call[method] = (input: Parameters<PooledKy['get']>[0], options?: Parameters<PooledKy['get']>[1]) =>
       sharedClient()[method](input, options)
   }
