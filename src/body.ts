@@ -31,6 +31,8 @@ export class TrackedBody {
   #disposed = false
   #settled = false
   #sourceDone = false
+  /** The caller reads the whole body through `readAll()`, not through the stream. */
+  #direct = false
   /** A drain stopped because the body was larger than its limit; it will not be tried again. */
   #overflowed = false
   /** Set when the pool cancelled or failed the body: the caller's next read (after buffered chunks) throws it. */
@@ -53,7 +55,7 @@ export class TrackedBody {
     return new ReadableStream<Uint8Array>(
       {
         pull: (controller) => this.#pull(controller),
-        cancel: (reason) => this.#callerCancel(reason),
+        cancel: (reason) => (this.#direct ? undefined : this.#callerCancel(reason)),
       },
       { highWaterMark: 0 },
     )
@@ -180,27 +182,71 @@ export class TrackedBody {
       controller.enqueue(chunk)
       return
     }
-    if (this.#failure !== undefined) return controller.error(this.#failure)
-    if (this.#sourceDone) return controller.close()
+    let chunk: Uint8Array | undefined
+    try {
+      chunk = await this.#next()
+    } catch (error) {
+      return controller.error(error)
+    }
+    if (chunk === undefined) controller.close()
+    else controller.enqueue(chunk)
+  }
+
+  /**
+   * The caller reads the whole body at once (`text()`, `json()`, … on an untouched stand-in): the chunks
+   * come straight from the source, not through the stand-in stream, whose cancellation is ignored from
+   * now on (the stand-in cancels its stream to mark itself used). Ends as reading the stream to its end
+   * would: settled 'read' with every byte, or rejected with the error such a read would have ended with.
+   */
+  async readAll(): Promise<Uint8Array> {
+    this.#touched = true
+    this.#direct = true
+    if (this.#draining !== undefined) await this.#draining
+    const chunks = this.#buffer.slice(this.#head)
+    let length = this.#bufferedBytes
+    this.#dropBuffer()
+    for (;;) {
+      const chunk = await this.#next()
+      if (chunk === undefined) break
+      chunks.push(chunk)
+      length += chunk.byteLength
+    }
+    if (chunks.length === 1) return chunks[0]!
+    const bytes = new Uint8Array(length)
+    let offset = 0
+    for (const chunk of chunks) {
+      bytes.set(chunk, offset)
+      offset += chunk.byteLength
+    }
+    return bytes
+  }
+
+  /**
+   * The caller's next chunk from the source, once the drained ones are used up: undefined at the end,
+   * thrown when the source errors or the pool failed the body.
+   */
+  async #next(): Promise<Uint8Array | undefined> {
+    if (this.#failure !== undefined) throw this.#failure
+    if (this.#sourceDone) return undefined
     let result: ReadableStreamReadResult<Uint8Array>
     this.#waitingSince = performance.now()
     try {
       result = await this.#reader.read()
     } catch (error) {
       this.#settle('errored')
-      return controller.error(this.#failure ?? error)
+      throw this.#failure ?? error
     } finally {
       this.#waitingSince = undefined
     }
     // `fail()` while a read was pending: the cancel ends the read as done, but the body did not end.
-    if (this.#failure !== undefined) return controller.error(this.#failure)
+    if (this.#failure !== undefined) throw this.#failure
     if (result.done) {
       this.#sourceDone = true
       this.#settle('read')
-      return controller.close()
+      return undefined
     }
     this.#bytes += result.value.byteLength
-    controller.enqueue(result.value)
+    return result.value
   }
 
   async #callerCancel(reason: unknown): Promise<void> {

@@ -302,12 +302,11 @@ export class Pool {
    */
   #standIn(flight: Flight, response: Response): Response {
     const stream = flight.body!.openStream()
-    const standIn = standInResponse(
-      response,
-      stream,
-      (caller) => this.#dispose(flight, caller, stream),
-      () => flight.body!.failure,
-    )
+    const standIn = standInResponse(response, stream, {
+      dispose: (caller) => this.#dispose(flight, caller, stream),
+      failure: () => flight.body!.failure,
+      readAll: () => flight.body!.readAll(),
+    })
     // The stream, not the Response: a caller may keep only `res.body` and read it later.
     this.#collector.watch(stream, flight, flight)
     return standIn

@@ -25,15 +25,26 @@ interface StandInMeta {
    * `EncodingError`. Reading `res.body` directly gives the stream's error everywhere.
    */
   failure: () => unknown
+  /** The whole body, read straight from its source (see `TrackedBody.readAll`). */
+  readAll: () => Promise<Uint8Array>
+  /** The stream the stand-in was made with; a clone, or a cloned original, has a tee branch instead. */
+  stream: ReadableStream<Uint8Array>
 }
 
 export function standInResponse(
   original: Response,
   body: ReadableStream<Uint8Array>,
-  dispose: (response: Response) => Promise<void>,
-  failure: () => unknown = () => undefined,
+  hooks: Pick<StandInMeta, 'dispose' | 'failure' | 'readAll'>,
 ): Response {
-  const meta = { url: original.url, redirected: original.redirected, type: original.type, dispose, failure }
+  const meta: StandInMeta = {
+    url: original.url,
+    redirected: original.redirected,
+    type: original.type,
+    dispose: hooks.dispose,
+    failure: hooks.failure,
+    readAll: hooks.readAll,
+    stream: body,
+  }
   return new (standInClass())(body, original, meta)
 }
 
@@ -103,7 +114,9 @@ function defineStandIn(Base: typeof Response): StandInClass {
     }
 
     override arrayBuffer(): Promise<ArrayBuffer> {
-      return this.#read(() => super.arrayBuffer())
+      const whole = this.#readAll()
+      if (whole === undefined) return this.#read(() => super.arrayBuffer())
+      return whole.then((bytes) => (ownsBuffer(bytes) ? bytes.buffer : bytes.slice().buffer))
     }
 
     override blob(): Promise<Blob> {
@@ -111,7 +124,9 @@ function defineStandIn(Base: typeof Response): StandInClass {
     }
 
     override bytes(): Promise<Uint8Array<ArrayBuffer>> {
-      return this.#read(() => super.bytes())
+      const whole = this.#readAll()
+      if (whole === undefined) return this.#read(() => super.bytes())
+      return whole.then((bytes) => (ownsBuffer(bytes) ? bytes : bytes.slice()))
     }
 
     override formData(): Promise<FormData> {
@@ -119,11 +134,35 @@ function defineStandIn(Base: typeof Response): StandInClass {
     }
 
     override json(): Promise<unknown> {
-      return this.#read(() => super.json())
+      const whole = this.#readAll()
+      if (whole === undefined) return this.#read(() => super.json())
+      return whole.then((bytes) => JSON.parse(utf8.decode(bytes)))
     }
 
     override text(): Promise<string> {
-      return this.#read(() => super.text())
+      const whole = this.#readAll()
+      if (whole === undefined) return this.#read(() => super.text())
+      return whole.then((bytes) => utf8.decode(bytes))
+    }
+
+    /**
+     * The fast way to read a whole body: straight from the tracked body, skipping the stand-in stream
+     * (a promise and a queue round trip per chunk). Taken only when the runtime's own method would read
+     * the stand-in stream from its start (not a tee branch: after `clone()` both branches read through
+     * the tee), and only where cancelling the stream marks the response used (probed
+     * once per class), since that is how the stand-in ends up exactly as the runtime's read leaves it:
+     * `bodyUsed`, its stream locked. Otherwise undefined, and the runtime's method runs.
+     */
+    #readAll(): Promise<Uint8Array> | undefined {
+      if (!cancelMarksUsed || this.bodyUsed) return undefined
+      const stream = this.body
+      if (stream !== this.#meta.stream || stream.locked) return undefined
+      const whole = this.#meta.readAll() // first: from now on the stream's cancel is ignored
+      stream
+        .getReader()
+        .cancel()
+        .catch(() => {})
+      return whole
     }
 
     async #read<T>(read: () => Promise<T>): Promise<T> {
@@ -135,9 +174,35 @@ function defineStandIn(Base: typeof Response): StandInClass {
       }
     }
   }
+  const cancelMarksUsed = marksUsedOnCancel(Base)
   // `bytes()` is recent: where the runtime lacks it, so does the stand-in (ky checks for it).
   if (typeof Base.prototype.bytes !== 'function') {
     Reflect.deleteProperty(StandInResponse.prototype, 'bytes')
   }
   return StandInResponse as unknown as StandInClass
+}
+
+const utf8 = new TextDecoder()
+
+/** Whether `bytes` is the whole of its buffer, which can then be handed out as is. */
+function ownsBuffer(bytes: Uint8Array): bytes is Uint8Array<ArrayBuffer> {
+  return (
+    bytes.byteOffset === 0 &&
+    bytes.byteLength === bytes.buffer.byteLength &&
+    bytes.buffer instanceof ArrayBuffer
+  )
+}
+
+/**
+ * Whether cancelling a response's stream makes the response `bodyUsed`, as the Fetch spec has it (a
+ * disturbed stream). Not in happy-dom, whose Response keeps a flag of its own.
+ */
+function marksUsedOnCancel(Base: typeof Response): boolean {
+  try {
+    const probe = new Base(new ReadableStream())
+    void probe.body?.getReader().cancel()
+    return probe.bodyUsed
+  } catch {
+    return false
+  }
 }

@@ -25,6 +25,7 @@ const mocks = setupServer(
     `${api}/binary`,
     () => new HttpResponse(new Uint8Array([0, 1, 2, 253, 254, 255]), { status: 201, statusText: 'Made' }),
   ),
+  http.get(`${api}/split-text`, () => new HttpResponse(chunked(splitText))),
   http.get(`${api}/stream`, () => {
     const encoder = new TextEncoder()
     const stream = new ReadableStream<Uint8Array>({
@@ -36,6 +37,21 @@ const mocks = setupServer(
     return new HttpResponse(stream, { headers: { 'content-type': 'text/plain', 'x-custom': 'kept' } })
   }),
 )
+
+/** Text in chunks that split a BOM, a 2-byte and a 4-byte UTF-8 sequence, and an invalid byte. */
+const splitText = (() => {
+  const bytes = new Uint8Array([0xef, 0xbb, 0xbf, ...new TextEncoder().encode('é, 🙂 and '), 0xff, 0x21])
+  return [bytes.slice(0, 2), bytes.slice(2, 4), bytes.slice(4, 9), bytes.slice(9)]
+})()
+
+function chunked(chunks: Uint8Array[]): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(chunk)
+      controller.close()
+    },
+  })
+}
 
 function formData(): FormData {
   const data = new FormData()
@@ -123,6 +139,17 @@ describe('every body method of the pooled Response', () => {
       expect(pooled.pool.stats().inFlight).toBe(1)
     }
     expect(parts.join('')).toBe('one two three')
+  })
+
+  it('a body in several chunks reads whole the same as through the runtime: BOM dropped, split characters joined, bad bytes replaced', async () => {
+    const client = fresh()
+    const expected = await new Response(chunked(splitText)).text()
+    expect(expected).toBe('é, 🙂 and \uFFFD!')
+    expect(await client.get(`${api}/split-text`).text()).toBe(expected)
+    const bytes = await (await client.get(`${api}/split-text`)).arrayBuffer()
+    expect(new Uint8Array(bytes)).toEqual(new Uint8Array(splitText.flatMap((chunk) => [...chunk])))
+    // An ArrayBuffer of exactly the body, not a larger buffer that a chunk was a view of.
+    expect([bytes instanceof ArrayBuffer, bytes.byteLength]).toEqual([true, 3 + 13 + 2])
   })
 
   it('a clone and the original can be read independently; bodyUsed is tracked per branch', async () => {

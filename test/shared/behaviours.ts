@@ -72,6 +72,7 @@ export type BehaviourId =
   | 'redirect'
   | 'stalled-body'
   | 'cancel-while-taken-in'
+  | 'whole-body-read'
 
 /** Every behaviour must finish in this time; a hang fails the test instead of stalling the runner. */
 const deadline = 10_000
@@ -302,7 +303,54 @@ export const behaviours: Behaviour[] = [
       check.equal(await queued, { hello: 'world' }, 'the queued request got the slot')
     },
   },
+  {
+    id: 'whole-body-read',
+    name: "text(), json(), arrayBuffer() and bytes() leave the response as the runtime's own Response: bodyUsed, locked, a second read refused",
+    async run({ client: make, url, origin, check }) {
+      const client = make()
+      const methods = ['text', 'json', 'arrayBuffer', 'bytes'] as const
+      for (const method of methods) {
+        const own = await fetch(url('/json'))
+        if (typeof own[method] !== 'function') {
+          await own.body?.cancel()
+          continue // `bytes()` is recent; where the runtime lacks it, so does the pooled response
+        }
+        const pooled = await client.get(url('/json'))
+        const reads = [own[method](), pooled[method]()]
+        check.equal(
+          [pooled.bodyUsed, pooled.body?.locked],
+          [own.bodyUsed, own.body?.locked],
+          `${method}() pending: bodyUsed, body.locked`,
+        )
+        const [ownValue, pooledValue] = await Promise.all(reads)
+        check.equal(
+          comparable(pooledValue),
+          comparable(ownValue),
+          `${method}() gives what the runtime's gives`,
+        )
+        check.equal(
+          [pooled.bodyUsed, pooled.body?.locked],
+          [own.bodyUsed, own.body?.locked],
+          `${method}() done: bodyUsed, body.locked`,
+        )
+        const again = await Promise.allSettled([own.text(), pooled.text()])
+        check.equal(
+          again.map((result) => (result.status === 'rejected' ? (result.reason as Error).name : 'read')),
+          again.map(() => (again[0]!.status === 'rejected' ? (again[0]!.reason as Error).name : 'read')),
+          `a second read after ${method}() ends as the runtime's does`,
+        )
+        check.equal(inFlight(client, origin), 0, `${method}() read it all: the slot is free`)
+      }
+    },
+  },
 ]
+
+/** A body read's result as plain data, whatever its type (string, JSON, ArrayBuffer, Uint8Array). */
+function comparable(value: unknown): unknown {
+  if (value instanceof ArrayBuffer) return { ArrayBuffer: [...new Uint8Array(value)] }
+  if (value instanceof Uint8Array) return { Uint8Array: [...value] }
+  return value
+}
 
 /** Makes a request and drops the response unread: the kind of code the leak report is for. */
 async function requestAndForget(client: PooledKy, url: string): Promise<void> {
