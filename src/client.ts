@@ -116,13 +116,28 @@ export function createClient(options: ClientOptions = {}): PooledKy {
     protocols ??= observeProtocols()
     return new Pool(poolOptions, { ...environment, protocols })
   })
-  return pooledKy(poolOf, resolved, kyOptions)
+  return pooledKy(poolOf, resolved, kyOptions, callSitesWanted(resolved, environment.leakSites))
+}
+
+/**
+ * Whether the next request's call site is to be captured, as `callSites` says: 'after-leak' turns on
+ * with the client's first leak report (`leakSites`, shared by its pools, is empty until then). Call
+ * sites are for leak reports and trace events: a silent client without a trace needs none.
+ */
+function callSitesWanted(options: ResolvedPoolOptions, leakSites: ReadonlySet<string>): () => boolean {
+  if (options.callSites === 'never' || (options.leaks === 'silent' && options.trace === undefined)) {
+    return () => false
+  }
+  return options.callSites === 'always' ? () => true : () => leakSites.size > 0
 }
 
 /** `poolOf` gives the pool of the current Workers invocation, or the one pool elsewhere (see runtime.ts). */
-function pooledKy(poolOf: () => Pool, options: ResolvedPoolOptions, kyOptions: Options): PooledKy {
-  /** Call sites are for leak reports and trace events; a silent client without a trace needs none. */
-  const wantsCallSite = options.leaks !== 'silent' || options.trace !== undefined
+function pooledKy(
+  poolOf: () => Pool,
+  options: ResolvedPoolOptions,
+  kyOptions: Options,
+  wantsCallSite: () => boolean,
+): PooledKy {
   const handle: PoolHandle = {
     options,
     stats: () => poolOf().stats(),
@@ -206,7 +221,7 @@ function pooledKy(poolOf: () => Pool, options: ResolvedPoolOptions, kyOptions: O
     // try/catch is inline, not a helper: the call site is captured above this very function, and read
     // from a stack with few frames.
     const call = (input: Input, options?: RequestOptions) => {
-      const callSite = wantsCallSite ? captureCallSite(call) : undefined
+      const callSite = wantsCallSite() ? captureCallSite(call) : undefined
       try {
         return instance(input, withCallSite(pooledOptions(options), callSite))
       } catch (error) {
@@ -216,7 +231,7 @@ function pooledKy(poolOf: () => Pool, options: ResolvedPoolOptions, kyOptions: O
     const client = call as unknown as PooledKy & Record<string, unknown>
     for (const method of methods) {
       const send = (input: Input, options?: RequestOptions) => {
-        const callSite = wantsCallSite ? captureCallSite(send) : undefined
+        const callSite = wantsCallSite() ? captureCallSite(send) : undefined
         try {
           return instance[method](input, withCallSite(pooledOptions(options), callSite))
         } catch (error) {

@@ -6,6 +6,12 @@ import type { LeakReport } from './trace.ts'
 
 export type LeakMode = 'warn' | 'strict' | 'silent'
 
+/**
+ * When a request's call site is captured: for every request, only once its client has leaked a body
+ * (from then on: clean code never pays for a stack capture), or never.
+ */
+export type CallSiteMode = 'always' | 'after-leak' | 'never'
+
 /** The stack of the call that made a request, captured synchronously when the call was made. */
 export interface CallSite {
   readonly stack?: string
@@ -45,10 +51,22 @@ export function captureCallSite(above?: Function): CallSite {
   return site
 }
 
-/** The caller's part of the stack: every frame up to and including the first one in ky or ky-pool is dropped. */
-export function formatCallSite(site: CallSite | undefined): string {
+/**
+ * The caller's part of the stack: every frame up to and including the first one in ky or ky-pool is
+ * dropped. Without a stack, the first line says why there is none (`mode` decided it).
+ */
+export function formatCallSite(site: CallSite | undefined, mode: CallSiteMode = 'always'): string {
   const stack = site?.stack
-  if (stack === undefined) return '(call site unknown)'
+  if (stack === undefined) {
+    if (mode === 'after-leak') {
+      return (
+        '(call site not captured: with callSites: \'after-leak\', the default, ky-pool captures call sites only ' +
+        'once a client has leaked a body; the next leak from this code will name its line. ' +
+        "Set pool.callSites: 'always' to capture them from the start.)"
+      )
+    }
+    return mode === 'never' ? "(call site not captured: pool.callSites is 'never')" : '(call site unknown)'
+  }
   const frames = stack.split('\n').filter((line) => /^\s*at\s|@/.test(line))
   let last = -1
   frames.forEach((frame, index) => {

@@ -3,7 +3,7 @@
  * `PoolConfigError` at `createClient` time instead of a silently wrong limit later.
  */
 import { PoolConfigError } from './errors/config.ts'
-import type { CallSite, LeakMode } from './leaks.ts'
+import type { CallSite, CallSiteMode, LeakMode } from './leaks.ts'
 import { originOf } from './origin.ts'
 import { redactText } from './redact.ts'
 import type { TraceEvent } from './trace.ts'
@@ -38,6 +38,13 @@ export interface PoolOptions {
   idleTimeout?: number
   /** What to do about leaked bodies: `'warn'` (console, once per call site), `'strict'` (`settle()` throws), `'silent'`. Default `'warn'`. */
   leaks?: LeakMode
+  /**
+   * When the stack of each request is captured, to name the line that leaked its body: `'always'` (a
+   * few µs per request, more in deep or busy stacks), `'after-leak'` (from the client's first leak on: the
+   * first report says so, and the next leak from the same code names its line), `'never'`. Default
+   * `'always'` with `leaks: 'strict'` (tests), `'after-leak'` otherwise.
+   */
+  callSites?: CallSiteMode
   /** Called for each lifecycle event (see `TraceEvent`). Must not throw; errors are caught and logged once. */
   trace?: (event: TraceEvent) => void
 }
@@ -61,6 +68,7 @@ export interface ResolvedPoolOptions {
   leakAfter: number
   idleTimeout: number
   leaks: LeakMode
+  callSites: CallSiteMode
   trace: ((event: TraceEvent) => void) | undefined
 }
 
@@ -87,6 +95,7 @@ const known = new Set<string>([
   'leakAfter',
   'idleTimeout',
   'leaks',
+  'callSites',
   'trace',
 ])
 
@@ -118,6 +127,7 @@ export function resolvePoolOptions(
     leakAfter: duration('pool.leakAfter', pick('leakAfter')),
     idleTimeout: duration('pool.idleTimeout', pick('idleTimeout')),
     leaks: pick('leaks'),
+    callSites: 'always', // set below, from `leaks` when not given
     trace: options.trace !== undefined ? options.trace : base.trace,
   }
   // 0 would fail every read that has to wait at all. (undici's bodyTimeout uses 0 for "off"; here that is Infinity.)
@@ -131,6 +141,14 @@ export function resolvePoolOptions(
   if (!['warn', 'strict', 'silent'].includes(resolved.leaks)) {
     throw new PoolConfigError('pool.leaks', resolved.leaks, "'warn', 'strict' or 'silent'")
   }
+  const callSites =
+    options.callSites !== undefined
+      ? options.callSites
+      : (base.callSites ?? (resolved.leaks === 'strict' ? 'always' : 'after-leak'))
+  if (!['always', 'after-leak', 'never'].includes(callSites)) {
+    throw new PoolConfigError('pool.callSites', callSites, "'always', 'after-leak' or 'never'")
+  }
+  resolved.callSites = callSites
   if (resolved.trace !== undefined && typeof resolved.trace !== 'function') {
     throw new PoolConfigError('pool.trace', resolved.trace, 'a function')
   }

@@ -507,7 +507,7 @@ export class Pool {
       url: flight.url,
       origin: flight.origin,
       status: flight.status ?? 0,
-      callSite: formatCallSite(flight.callSite),
+      callSite: formatCallSite(flight.callSite, this.options.callSites),
       detectedBy,
       action,
     }

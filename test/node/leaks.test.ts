@@ -30,7 +30,7 @@ describe('leak reports', () => {
   it('are made once per call site, with the stack of the line that made the request', async () => {
     const server = await start()
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
-    const pooled = client({ pool: { leaks: 'warn' } })
+    const pooled = client({ pool: { leaks: 'warn', callSites: 'always' } })
     for (let i = 0; i < 3; i++) await leakHere(pooled, `${server.url}/bytes?size=100`)
     await leakThere(pooled, `${server.url}/bytes?size=300000`)
     const reports = await pooled.pool.settle()
@@ -62,12 +62,46 @@ describe('leak reports', () => {
   it('name the caller, not ky or ky-pool, when the request goes through the ky shortcut chain', async () => {
     const server = await start()
     vi.spyOn(console, 'warn').mockImplementation(() => {})
-    const pooled = client({ pool: { leaks: 'warn' } })
+    const pooled = client({ pool: { leaks: 'warn', callSites: 'always' } })
     const res = await pooled(`${server.url}/bytes?size=10`, { method: 'get' }) // site:call
     expect(res.status).toBe(200)
     const [report] = await pooled.pool.settle()
     expect(report!.callSite.split('\n')[0]).toContain(siteOf('// site:call'))
     expect(report!.callSite).not.toMatch(/node_modules[/\\]ky[/\\]|[/\\]src[/\\]client\.ts/)
+  })
+
+  it("by default (callSites: 'after-leak') capture call sites from the client's first leak on: the next leak from the same code names its line", async () => {
+    const server = await start()
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+    const pooled = client({ pool: { leaks: 'warn' } })
+    expect(pooled.pool.options.callSites).toBe('after-leak')
+    await leakHere(pooled, `${server.url}/bytes?size=100`)
+    const [first] = await pooled.pool.settle()
+    expect(first!.callSite).toMatch(/^\(call site not captured: .*callSites: 'always' to capture them/)
+    await leakHere(pooled, `${server.url}/bytes?size=100`)
+    const [second] = await pooled.pool.settle()
+    expect(second!.callSite.split('\n')[0]).toContain(siteOf('// site:first'))
+    expect(warn.mock.calls.map(([message]) => String(message).split('\n')[1])).toEqual([
+      expect.stringMatching(/^\(call site not captured/),
+      expect.stringContaining(siteOf('// site:first')),
+    ])
+  })
+
+  it("callSites: 'never' captures none, even after leaks; strict mode captures every one by default", async () => {
+    const server = await start()
+    vi.spyOn(console, 'warn').mockImplementation(() => {})
+    const never = client({ pool: { leaks: 'warn', callSites: 'never' } })
+    for (let i = 0; i < 2; i++) {
+      await leakHere(never, `${server.url}/bytes?size=100`)
+      expect((await never.pool.settle()).map((report) => report.callSite)).toEqual([
+        "(call site not captured: pool.callSites is 'never')",
+      ])
+    }
+    const strict = client({ pool: { leaks: 'strict' } })
+    expect(strict.pool.options.callSites).toBe('always')
+    await leakHere(strict, `${server.url}/bytes?size=100`)
+    const error = (await strict.pool.settle().catch((e: unknown) => e)) as LeakError
+    expect(error.leaks[0]!.callSite.split('\n')[0]).toContain(siteOf('// site:first'))
   })
 
   it('strict mode: settle() throws a LeakError listing the leaks', async () => {

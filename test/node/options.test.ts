@@ -43,6 +43,9 @@ describe('limits and durations', () => {
     ['trace', 'console'],
     ['trace', null],
     ['leaks', null],
+    ['callSites', 'sometimes'],
+    ['callSites', 'Always'],
+    ['callSites', null],
   ])('pool.%s = %o is refused, and the error names the option and the value', (option, value) => {
     const error = configError({ [option]: value })
     expect(error.option).toBe(`pool.${option}`)
