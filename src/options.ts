@@ -156,10 +156,11 @@ export function resolvePoolOptions(
 }
 
 const requestKeys = new Set(['priority', 'queueTimeout', 'callSite'])
+const noRequestOptions: RequestPoolOptions = Object.freeze({})
 
 /** Per-request options as the pool receives them: the caller's plus the call site client.ts captured. */
 export function resolveRequestOptions(value: unknown): RequestPoolOptions & { callSite?: CallSite } {
-  if (value === undefined) return {}
+  if (value === undefined) return noRequestOptions
   if (typeof value !== 'object' || value === null)
     throw new PoolConfigError('options.pool', value, 'an object')
   for (const key of Object.keys(value)) {

@@ -65,10 +65,10 @@ class Flight {
   takenIn: 'drained' | 'cancelled' | undefined
   #url: string | undefined
 
-  constructor(id: number, request: Request, origin: string, callSite: CallSite | undefined) {
+  constructor(id: number, method: string, url: string, origin: string, callSite: CallSite | undefined) {
     this.id = id
-    this.method = request.method
-    this.rawUrl = request.url
+    this.method = method
+    this.rawUrl = url
     this.origin = origin
     this.callSite = callSite
   }
@@ -145,10 +145,11 @@ export class Pool {
     init: RequestInit & { pool?: unknown },
     fetchImpl: FetchLike,
   ): Promise<Response> {
-    const origin = originOf(request.url)
+    const url = request.url // serialized on each read
+    const origin = originOf(url)
     const { pool: poolInit, ...fetchInit } = init
     const requestOptions = resolveRequestOptions(poolInit)
-    const flight = new Flight(++this.#nextId, request, origin, requestOptions.callSite)
+    const flight = new Flight(++this.#nextId, request.method, url, origin, requestOptions.callSite)
     const signal = request.signal
     flight.lease = this.#limiter.tryAcquire(origin)
     const queued = flight.lease === undefined
@@ -159,7 +160,7 @@ export class Pool {
 
     let response: Response
     try {
-      const tookIn = await this.#takeIn(origin)
+      const tookIn = this.#heldByOrigin.has(origin) && (await this.#takeIn(origin))
       // A queued request usually takes the slot of a body that has just ended: give the runtime the
       // turn it needs to put that connection back before sending.
       if ((queued || tookIn) && immediate !== undefined) await nextMacrotask()
@@ -332,7 +333,8 @@ export class Pool {
     if (onOrigin?.delete(flight) && onOrigin.size === 0) this.#heldByOrigin.delete(flight.origin)
     if (flight.body?.touched) this.#collector.unwatch(flight)
     if (this.#held.size === 0) {
-      this.#watchdog.stop()
+      // The watchdog stops at its next tick (or in `settle()`): stopping and restarting its timer for
+      // each request of sequential code was a measurable part of the pool's cost per request.
       this.#heldNoMore?.()
       this.#heldNoMore = undefined
     }
@@ -353,11 +355,11 @@ export class Pool {
   /**
    * Before a request goes out: take in the untouched bodies on its origin that fit in `drainLimit`.
    * A free slot is not a free connection — the runtime opens a new connection while an old one still
-   * carries an unread body — so this is what lets sloppy sequential code reuse one connection.
+   * carries an unread body — so this is what lets sloppy sequential code reuse one connection. Called
+   * only when the origin has bodies held.
    */
   async #takeIn(origin: string): Promise<boolean> {
-    const onOrigin = this.#heldByOrigin.get(origin)
-    if (onOrigin === undefined) return false
+    const onOrigin = this.#heldByOrigin.get(origin)!
     const drains: Promise<unknown>[] = []
     for (const flight of onOrigin) {
       if (flight.body!.canDrain(this.options.drainLimit)) drains.push(this.#reclaim(flight, 'before-send'))
@@ -519,7 +521,7 @@ export class Pool {
   /** Records a retry (ky is about to call fetch again for this request). */
   noteRetry(request: Request, retryCount: number, error: unknown): void {
     if (!this.options.trace) return
-    const flight = new Flight(0, request, safeOrigin(request.url), undefined)
+    const flight = new Flight(0, request.method, request.url, safeOrigin(request.url), undefined)
     const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
     this.#emit({ type: 'retry', ...this.#base(flight), retryCount, error: redactMessage(reason) })
   }
