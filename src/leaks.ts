@@ -60,7 +60,7 @@ export function formatCallSite(site: CallSite | undefined, mode: CallSiteMode = 
   if (stack === undefined) {
     if (mode === 'after-leak') {
       return (
-        '(call site not captured: with callSites: \'after-leak\', the default, ky-pool captures call sites only ' +
+        "(call site not captured: with callSites: 'after-leak', the default, ky-pool captures call sites only " +
         'once a client has leaked a body; the next leak from this code will name its line. ' +
         "Set pool.callSites: 'always' to capture them from the start.)"
       )

@@ -147,8 +147,8 @@ export class Pool {
   ): Promise<Response> {
     const url = request.url // serialized on each read
     const origin = originOf(url)
-    const { pool: poolInit, ...fetchInit } = init
-    const requestOptions = resolveRequestOptions(poolInit)
+    const requestOptions = resolveRequestOptions(init.pool)
+    const fetchInit = 'pool' in init ? withoutPool(init) : init // most requests have none: no copy
     const flight = new Flight(++this.#nextId, request.method, url, origin, requestOptions.callSite)
     const signal = request.signal
     flight.lease = this.#limiter.tryAcquire(origin)
@@ -278,7 +278,7 @@ export class Pool {
     flight.body = body
     this.#held.add(flight)
     const onOrigin = this.#heldByOrigin.get(flight.origin)
-    if (onOrigin === undefined) this.#heldByOrigin.set(flight.origin, new Set([flight]))
+    if (onOrigin === undefined) this.#heldByOrigin.set(flight.origin, new Set<Flight>().add(flight))
     else onOrigin.add(flight)
     if (this.#held.size === 1 && this.#keepAlive !== undefined) {
       this.#keepAlive(new Promise<void>((resolve) => (this.#heldNoMore = resolve)))
@@ -620,6 +620,11 @@ export class Pool {
 const immediate = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate
 const nextMacrotask = (): Promise<void> =>
   new Promise((resolve) => (immediate ? immediate(resolve) : setTimeout(resolve, 0)))
+
+/** `init` without the pool's own options, for the runtime's fetch. */
+function withoutPool({ pool, ...init }: RequestInit & { pool?: unknown }): RequestInit {
+  return init
+}
 
 function safeOrigin(url: string): string {
   try {
