@@ -197,8 +197,10 @@ export class TrackedBody {
    * come straight from the source, not through the stand-in stream, whose cancellation is ignored from
    * now on (the stand-in cancels its stream to mark itself used). Ends as reading the stream to its end
    * would: settled 'read' with every byte, or rejected with the error such a read would have ended with.
+   * With `copy`, the bytes are always in a buffer of their own; without, a body of one chunk is that
+   * chunk, which its producer may still hold (enough for decoding it).
    */
-  async readAll(): Promise<Uint8Array> {
+  async readAll(copy: boolean): Promise<Uint8Array<ArrayBuffer>> {
     this.#touched = true
     this.#direct = true
     if (this.#draining !== undefined) await this.#draining
@@ -211,7 +213,7 @@ export class TrackedBody {
       chunks.push(chunk)
       length += chunk.byteLength
     }
-    if (chunks.length === 1) return chunks[0]!
+    if (chunks.length === 1 && !copy) return chunks[0] as Uint8Array<ArrayBuffer>
     const bytes = new Uint8Array(length)
     let offset = 0
     for (const chunk of chunks) {

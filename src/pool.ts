@@ -306,7 +306,7 @@ export class Pool {
     const standIn = standInResponse(response, stream, {
       dispose: (caller) => this.#dispose(flight, caller, stream),
       failure: () => flight.body!.failure,
-      readAll: () => flight.body!.readAll(),
+      readAll: (copy) => flight.body!.readAll(copy),
     })
     // The stream, not the Response: a caller may keep only `res.body` and read it later.
     this.#collector.watch(stream, flight, flight)

@@ -26,7 +26,7 @@ interface StandInMeta {
    */
   failure: () => unknown
   /** The whole body, read straight from its source (see `TrackedBody.readAll`). */
-  readAll: () => Promise<Uint8Array>
+  readAll: (copy: boolean) => Promise<Uint8Array<ArrayBuffer>>
   /** The stream the stand-in was made with; a clone, or a cloned original, has a tee branch instead. */
   stream: ReadableStream<Uint8Array>
 }
@@ -114,9 +114,9 @@ function defineStandIn(Base: typeof Response): StandInClass {
     }
 
     override arrayBuffer(): Promise<ArrayBuffer> {
-      const whole = this.#readAll()
+      const whole = this.#readAll(true)
       if (whole === undefined) return this.#read(() => super.arrayBuffer())
-      return whole.then((bytes) => (ownsBuffer(bytes) ? bytes.buffer : bytes.slice().buffer))
+      return whole.then((bytes) => bytes.buffer)
     }
 
     override blob(): Promise<Blob> {
@@ -124,9 +124,7 @@ function defineStandIn(Base: typeof Response): StandInClass {
     }
 
     override bytes(): Promise<Uint8Array<ArrayBuffer>> {
-      const whole = this.#readAll()
-      if (whole === undefined) return this.#read(() => super.bytes())
-      return whole.then((bytes) => (ownsBuffer(bytes) ? bytes : bytes.slice()))
+      return this.#readAll(true) ?? this.#read(() => super.bytes())
     }
 
     override formData(): Promise<FormData> {
@@ -134,13 +132,13 @@ function defineStandIn(Base: typeof Response): StandInClass {
     }
 
     override json(): Promise<unknown> {
-      const whole = this.#readAll()
+      const whole = this.#readAll(false)
       if (whole === undefined) return this.#read(() => super.json())
       return whole.then((bytes) => JSON.parse(utf8.decode(bytes)))
     }
 
     override text(): Promise<string> {
-      const whole = this.#readAll()
+      const whole = this.#readAll(false)
       if (whole === undefined) return this.#read(() => super.text())
       return whole.then((bytes) => utf8.decode(bytes))
     }
@@ -151,13 +149,14 @@ function defineStandIn(Base: typeof Response): StandInClass {
      * the stand-in stream from its start (not a tee branch: after `clone()` both branches read through
      * the tee), and only where cancelling the stream marks the response used (probed
      * once per class), since that is how the stand-in ends up exactly as the runtime's read leaves it:
-     * `bodyUsed`, its stream locked. Otherwise undefined, and the runtime's method runs.
+     * `bodyUsed`, its stream locked. Otherwise undefined, and the runtime's method runs. `copy` as in
+     * `TrackedBody.readAll`: the caller gets the bytes (arrayBuffer, bytes), which must be its own.
      */
-    #readAll(): Promise<Uint8Array> | undefined {
+    #readAll(copy: boolean): Promise<Uint8Array<ArrayBuffer>> | undefined {
       if (!cancelMarksUsed || this.bodyUsed) return undefined
       const stream = this.body
       if (stream !== this.#meta.stream || stream.locked) return undefined
-      const whole = this.#meta.readAll() // first: from now on the stream's cancel is ignored
+      const whole = this.#meta.readAll(copy) // first: from now on the stream's cancel is ignored
       stream
         .getReader()
         .cancel()
@@ -183,15 +182,6 @@ function defineStandIn(Base: typeof Response): StandInClass {
 }
 
 const utf8 = new TextDecoder()
-
-/** Whether `bytes` is the whole of its buffer, which can then be handed out as is. */
-function ownsBuffer(bytes: Uint8Array): bytes is Uint8Array<ArrayBuffer> {
-  return (
-    bytes.byteOffset === 0 &&
-    bytes.byteLength === bytes.buffer.byteLength &&
-    bytes.buffer instanceof ArrayBuffer
-  )
-}
 
 /**
  * Whether cancelling a response's stream makes the response `bodyUsed`, as the Fetch spec has it (a

@@ -5,7 +5,7 @@
 import { HttpResponse, http } from 'msw'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { createClient, type PooledKy } from '../../src/index.ts'
+import { type ClientOptions, createClient, type PooledKy } from '../../src/index.ts'
 
 const api = 'https://api.example.test'
 const form = new URLSearchParams({ a: '1', b: 'two words' })
@@ -70,8 +70,8 @@ afterEach(async () => {
   await pooled.pool.settle()
 })
 
-function fresh(): PooledKy {
-  pooled = createClient({ retry: 0, pool: { perOrigin: 1, drainLimit: 0, leaks: 'strict' } })
+function fresh(options: ClientOptions = {}): PooledKy {
+  pooled = createClient({ retry: 0, ...options, pool: { perOrigin: 1, drainLimit: 0, leaks: 'strict' } })
   return pooled
 }
 
@@ -150,6 +150,18 @@ describe('every body method of the pooled Response', () => {
     expect(new Uint8Array(bytes)).toEqual(new Uint8Array(splitText.flatMap((chunk) => [...chunk])))
     // An ArrayBuffer of exactly the body, not a larger buffer that a chunk was a view of.
     expect([bytes instanceof ArrayBuffer, bytes.byteLength]).toEqual([true, 3 + 13 + 2])
+  })
+
+  it("arrayBuffer() and bytes() give bytes of their own, as the runtime's do, even when the body is one chunk its producer keeps", async () => {
+    // A fetch of the caller's own, whose body stream hands out the very chunk it keeps: msw copies.
+    const kept = new Uint8Array([1, 2, 3])
+    const client = fresh({ fetch: async () => new Response(chunked([kept])) })
+    const buffer = await (await client.get(`${api}/kept`)).arrayBuffer()
+    const bytes = await (await client.get(`${api}/kept`)).bytes()
+    kept[0] = 9
+    expect([...new Uint8Array(buffer)]).toEqual([1, 2, 3])
+    expect([...bytes]).toEqual([1, 2, 3])
+    expect(Object.getPrototypeOf(bytes)).toBe(Uint8Array.prototype)
   })
 
   it('a clone and the original can be read independently; bodyUsed is tracked per branch', async () => {
