@@ -383,13 +383,13 @@ export class Pool {
     const limiter = this.#limiter
     if (limiter.queued === 0) return
     const now = performance.now()
-    const totalBlocked = limiter.acquired >= limiter.total
-    let totalNeed = totalBlocked ? limiter.queued : 0
-    const need = new Map<string, number>()
+    let totalNeed = limiter.acquired >= limiter.total ? limiter.queued : 0
+    let need: Map<string, number> | undefined // made at the first untouched body: with clean code, never
     let due = Infinity
     for (const flight of this.#held) {
       const body = flight.body!
       if (body.touched || body.settled) continue
+      need ??= new Map()
       const originNeed = need.get(flight.origin) ?? limiter.keyStats(flight.origin)?.queued ?? 0
       if (originNeed <= 0 && totalNeed <= 0) continue
       if (!body.canDrain(this.options.drainLimit) && now - flight.headersAt < this.options.reclaimAfter) {
@@ -400,8 +400,12 @@ export class Pool {
       need.set(flight.origin, originNeed - 1)
       totalNeed--
     }
-    this.#scheduleRelief(due)
+    // Only brings the next run forward. A run already scheduled (by `#track`, for a body that had just
+    // arrived) stays: cancelling it here and setting it again at the next response cost a timer per
+    // request whenever requests queue.
+    if (Number.isFinite(due)) this.#scheduleRelief(due)
   }
+
 
   /** Runs `#relieve` at `due` (keeping an earlier run); `Infinity` cancels it: nothing is queued any more. */
   #scheduleRelief(due: number): void {
