@@ -406,7 +406,6 @@ export class Pool {
     if (Number.isFinite(due)) this.#scheduleRelief(due)
   }
 
-
   /** Runs `#relieve` at `due` (keeping an earlier run); `Infinity` cancels it: nothing is queued any more. */
   #scheduleRelief(due: number): void {
     if (Number.isFinite(due) && due >= this.#reliefDue && this.#reliefTimer !== undefined) return
