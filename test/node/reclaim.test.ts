@@ -30,6 +30,25 @@ describe('under pressure (another request needs the slot)', () => {
     expect(pooled.pool.stats()).toMatchObject({ inFlight: 0, totals: { drained: 1, cancelled: 0 } })
   })
 
+  it('a whole-body read that starts while the pool is taking the body in gets every byte, in order, once', async () => {
+    const server = await start()
+    const log = new TraceLog()
+    const pooled = client({ pool: { perOrigin: 1, trace: log.trace } })
+    const unread = await pooled.get(`${server.url}/hold?tag=rest&phase=body&size=4000`)
+    const queued = log.next('queued')
+    const next = pooled.get(`${server.url}/json`).json()
+    await queued // the relief that ran as it queued started draining `unread`, which waits for its second half
+    const text = unread.text()
+    server.release('rest')
+    // /bytes sends the same filler as /hold, in one go.
+    const expected = await (await fetch(`${server.url}/bytes?size=4000&type=text`)).text()
+    expect(await text).toBe(expected)
+    expect(await next).toEqual({ ok: true })
+    expect(log.of('reclaimed')).toEqual([]) // the caller came before the drain finished: not taken in
+    expect(log.of('settled').map((event) => event.how)).toEqual(['read', 'read'])
+    expect(pooled.pool.stats()).toMatchObject({ inFlight: 0, totals: { drained: 0, reclaimed: 0 } })
+  })
+
   it('a large body left unread for reclaimAfter is cancelled when another request needs its slot', async () => {
     fakeTimers()
     const server = await start()
