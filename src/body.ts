@@ -13,11 +13,12 @@ export type SettleHow = 'read' | 'cancelled' | 'drained' | 'errored'
 export interface BodyHooks {
   /** Called once, when the underlying body settled. */
   onSettle: (how: SettleHow, bytes: number) => void
+  /** The body's size as its response declared it, if it did; asked once, when first needed. */
+  declaredLength: () => number | undefined
 }
 
 export class TrackedBody {
-  /** Content-Length of the body, when the response declared one (an encoded size, a hint only). */
-  readonly declaredLength: number | undefined
+  #declaredLength: number | undefined | null = null
 
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>
   readonly #hooks: BodyHooks
@@ -41,9 +42,8 @@ export class TrackedBody {
   /** `performance.now()` when the caller's pending read started waiting on the source; undefined when none is. */
   #waitingSince: number | undefined
 
-  constructor(source: ReadableStream<Uint8Array>, declaredLength: number | undefined, hooks: BodyHooks) {
+  constructor(source: ReadableStream<Uint8Array>, hooks: BodyHooks) {
     this.#reader = source.getReader()
-    this.declaredLength = declaredLength
     this.#hooks = hooks
   }
 
@@ -59,6 +59,15 @@ export class TrackedBody {
       },
       { highWaterMark: 0 },
     )
+  }
+
+  /**
+   * The body's declared size (Content-Length: an encoded size, a hint only), asked on first use: only a
+   * body the pool may take in needs it.
+   */
+  get declaredLength(): number | undefined {
+    if (this.#declaredLength === null) this.#declaredLength = this.#hooks.declaredLength()
+    return this.#declaredLength
   }
 
   /** The caller has read from, cancelled or disposed of the body. */
@@ -204,9 +213,13 @@ export class TrackedBody {
     this.#touched = true
     this.#direct = true
     if (this.#draining !== undefined) await this.#draining
-    const chunks = this.#buffer.slice(this.#head)
-    let length = this.#bufferedBytes
-    this.#dropBuffer()
+    let chunks: Uint8Array[] = []
+    let length = 0
+    if (this.#head < this.#buffer.length) {
+      chunks = this.#buffer.slice(this.#head)
+      length = this.#bufferedBytes
+      this.#dropBuffer()
+    }
     for (;;) {
       const chunk = await this.#next()
       if (chunk === undefined) break

@@ -22,3 +22,18 @@ export function originOf(input: string | URL): string {
   if (host === '') throw new InvalidUrlError(url.href, 'it has no host')
   return url.port === '' ? `${url.protocol}//${host}` : `${url.protocol}//${host}:${url.port}`
 }
+
+/**
+ * `originOf` for a URL that a Request has serialized (`request.url`): its scheme and host are already
+ * canonical and it has no userinfo (the Request constructor refuses credentials), so the origin is the
+ * text before the path: no parse. A host with a trailing dot, or anything unexpected, takes `originOf`.
+ */
+export function originOfRequestUrl(url: string): string {
+  const start = url.startsWith('https://') ? 8 : url.startsWith('http://') ? 7 : -1
+  const end = start === -1 ? -1 : url.indexOf('/', start)
+  if (end > start) {
+    const origin = url.slice(0, end)
+    if (!origin.endsWith('.') && !origin.includes('.:') && !origin.includes('@', start)) return origin
+  }
+  return originOf(url)
+}

@@ -18,7 +18,7 @@ import {
   resolvePoolOptions,
   resolveRequestOptions,
 } from './options.ts'
-import { originOf } from './origin.ts'
+import { originOf, originOfRequestUrl } from './origin.ts'
 import { redactMessage, redactUrl } from './redact.ts'
 import { disposable, isNullBodyStatus, standInResponse } from './response.ts'
 import type { ProtocolLog } from './runtime.ts'
@@ -146,7 +146,7 @@ export class Pool {
     fetchImpl: FetchLike,
   ): Promise<Response> {
     const url = request.url // serialized on each read
-    const origin = originOf(url)
+    const origin = originOfRequestUrl(url)
     const requestOptions = resolveRequestOptions(init.pool)
     const fetchInit = 'pool' in init ? withoutPool(init) : init // most requests have none: no copy
     const flight = new Flight(++this.#nextId, request.method, url, origin, requestOptions.callSite)
@@ -261,7 +261,6 @@ export class Pool {
   }
 
   #track(flight: Flight, response: Response, signal: AbortSignal | null): Response {
-    const length = Number(response.headers.get('content-length') ?? Number.NaN)
     const onAbort = () => {
       // A body its caller never touched would otherwise hold the slot until GC (e.g. ky's timeout fired after
       // headers). The caller's abort ended it, so it is no leak, even once garbage-collected.
@@ -269,10 +268,14 @@ export class Pool {
       this.#collector.unwatch(flight)
       body.fail(signal!.reason)
     }
-    const body = new TrackedBody(response.body!, Number.isFinite(length) ? length : undefined, {
+    const body = new TrackedBody(response.body!, {
       onSettle: (how, bytes) => {
         signal?.removeEventListener('abort', onAbort)
         this.#settled(flight, how, bytes)
+      },
+      declaredLength: () => {
+        const length = Number(response.headers.get('content-length') ?? Number.NaN)
+        return Number.isFinite(length) ? length : undefined
       },
     })
     flight.body = body

@@ -14,9 +14,8 @@ export function isNullBodyStatus(status: number): boolean {
 
 /** What a stand-in knows beyond what `new Response()` can be told. */
 interface StandInMeta {
-  url: string
-  redirected: boolean
-  type: ResponseType
+  /** The runtime's response, for url, redirected and type: read when asked (undici serializes the URL on each read). */
+  original: Response
   dispose: (response: Response) => Promise<void>
   /**
    * The error ky-pool failed the body with (reclaimed, idle timeout, disposed), if it did: body methods
@@ -37,9 +36,7 @@ export function standInResponse(
   hooks: Pick<StandInMeta, 'dispose' | 'failure' | 'readAll'>,
 ): Response {
   const meta: StandInMeta = {
-    url: original.url,
-    redirected: original.redirected,
-    type: original.type,
+    original,
     dispose: hooks.dispose,
     failure: hooks.failure,
     readAll: hooks.readAll,
@@ -84,23 +81,23 @@ function defineStandIn(Base: typeof Response): StandInClass {
       // happy-dom declares url, redirected and type as instance fields, which shadow the getters below.
       if (Object.hasOwn(this, 'url')) {
         Object.defineProperties(this, {
-          url: { value: meta.url },
-          redirected: { value: meta.redirected },
-          type: { value: meta.type },
+          url: { value: meta.original.url },
+          redirected: { value: meta.original.redirected },
+          type: { value: meta.original.type },
         })
       }
     }
 
     override get url(): string {
-      return this.#meta.url
+      return this.#meta.original.url
     }
 
     override get redirected(): boolean {
-      return this.#meta.redirected
+      return this.#meta.original.redirected
     }
 
     override get type(): ResponseType {
-      return this.#meta.type
+      return this.#meta.original.type
     }
 
     /** The runtime's clone would be a plain Response without url, redirected and type. */

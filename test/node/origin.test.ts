@@ -1,6 +1,7 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { InvalidUrlError } from '../../src/errors/config.ts'
-import { originOf } from '../../src/origin.ts'
+import { originOf, originOfRequestUrl } from '../../src/origin.ts'
 
 describe('originOf', () => {
   it('gives one key for every spelling of an origin', () => {
@@ -32,5 +33,55 @@ describe('originOf', () => {
     expect(() => originOf('/relative')).toThrow(InvalidUrlError)
     expect(() => originOf('ftp://files.example/')).toThrow(/scheme ftp:/)
     expect(() => originOf('ftp://user:secret@files.example/')).not.toThrow(/secret/)
+  })
+})
+
+describe('originOfRequestUrl (the pool reads the origin of request.url without a parse)', () => {
+  /** Hosts in the spellings that matter: case, IDN, IPv4, IPv6, trailing dots. */
+  const host = fc.oneof(
+    fc.domain(),
+    fc.domain().map((domain) => domain.toUpperCase()),
+    fc.domain().map((domain) => `${domain}.`),
+    fc.domain().map((domain) => `${domain}..`),
+    fc.constantFrom(
+      'bücher.example',
+      'BÜCHER.example.',
+      'xn--bcher-kva.example',
+      '127.0.0.1',
+      '[::1]',
+      '[0:0::1]',
+    ),
+    fc.ipV4(),
+  )
+  const url = fc
+    .record({
+      scheme: fc.constantFrom('http', 'https', 'HTTP', 'Https'),
+      host,
+      port: fc.option(fc.constantFrom(80, 443, 8080, 8443, 1), { nil: undefined }),
+      path: fc.constantFrom('', '/', '/a/b', '/a?b=c', '?q=1', '#f', '/@x', '/.:y'),
+    })
+    .map(
+      ({ scheme, host, port, path }) => `${scheme}://${host}${port === undefined ? '' : `:${port}`}${path}`,
+    )
+
+  it('gives what originOf gives, for every URL a Request accepts', () => {
+    fc.assert(
+      fc.property(url, (raw) => {
+        let serialized: string
+        try {
+          serialized = new Request(raw).url
+        } catch {
+          return // not a URL a Request takes: the pool never sees it
+        }
+        expect(originOfRequestUrl(serialized)).toBe(originOf(raw))
+      }),
+      { numRuns: 2000 },
+    )
+  })
+
+  it('takes the full parse for what a serialized request URL never looks like', () => {
+    expect(originOfRequestUrl('https://user:secret@api.example.com/x')).toBe('https://api.example.com')
+    expect(originOfRequestUrl('https://api.example.com.:8443/x')).toBe('https://api.example.com:8443')
+    expect(() => originOfRequestUrl('ftp://files.example/')).toThrow(InvalidUrlError)
   })
 })
