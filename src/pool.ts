@@ -160,10 +160,11 @@ export class Pool {
 
     let response: Response
     try {
-      const tookIn = this.#heldByOrigin.has(origin) && (await this.#takeIn(origin))
+      const takingIn = this.#takeIn(origin)
+      if (takingIn !== undefined) await takingIn
       // A queued request usually takes the slot of a body that has just ended: give the runtime the
       // turn it needs to put that connection back before sending.
-      if ((queued || tookIn) && immediate !== undefined) await nextMacrotask()
+      if ((queued || takingIn !== undefined) && immediate !== undefined) await nextMacrotask()
       signal?.throwIfAborted()
       this.#totals.requests++
       response = await fetchImpl(request, fetchInit)
@@ -358,23 +359,25 @@ export class Pool {
   /**
    * Before a request goes out: take in the untouched bodies on its origin that fit in `drainLimit`.
    * A free slot is not a free connection — the runtime opens a new connection while an old one still
-   * carries an unread body — so this is what lets sloppy sequential code reuse one connection. Called
-   * only when the origin has bodies held.
+   * carries an unread body — so this is what lets sloppy sequential code reuse one connection.
+   * Returns a promise that resolves when they are in (or after `takeInWait`); undefined, at once, when
+   * there is none to take in: the common case, which costs no promise.
    */
-  async #takeIn(origin: string): Promise<boolean> {
-    const onOrigin = this.#heldByOrigin.get(origin)!
-    const drains: Promise<unknown>[] = []
+  #takeIn(origin: string): Promise<void> | undefined {
+    const onOrigin = this.#heldByOrigin.get(origin)
+    if (onOrigin === undefined) return undefined
+    let drains: Promise<unknown>[] | undefined
     for (const flight of onOrigin) {
-      if (flight.body!.canDrain(this.options.drainLimit)) drains.push(this.#reclaim(flight, 'before-send'))
+      if (!flight.body!.canDrain(this.options.drainLimit)) continue
+      drains ??= []
+      drains.push(this.#reclaim(flight, 'before-send'))
     }
-    if (drains.length === 0) return false
+    if (drains === undefined) return undefined
     let timer: ReturnType<typeof setTimeout> | undefined
-    await Promise.race([
+    return Promise.race([
       Promise.all(drains),
       new Promise((resolve) => (timer = setTimeout(resolve, takeInWait))),
-    ])
-    clearTimeout(timer)
-    return true
+    ]).then(() => clearTimeout(timer))
   }
 
   /**
