@@ -15,6 +15,10 @@
  * Sizes (env): SOAK_N (40000 by default, to stay near a minute on 2 cores; the issue's run is
  * SOAK_N=100000), SOAK_WORKERS (16), SOAK_EVERY (N / 10: the heap sampling interval, so the first and
  * last samples are the first and last tenth), SOAK_LEAKS ('warn', the default mode; 'silent' to compare).
+ *
+ * The heap is compared from the first sample after 10,000 calls, as in the issue's run (the first tenth of
+ * 100,000): before that, startup's code and garbage are still being collected, and in a 40,000-call run
+ * the sample at 4,000 stood 5 MB above every later one.
  */
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -113,7 +117,9 @@ async function soak(): Promise<void> {
   await freshConnections()
   await server.close()
 
-  const first = samples.find((sample) => sample.done === Math.min(every, total))!
+  /** Runs too short for a 10,000-call warm-up compare from their first sample. */
+  const warmup = total >= 2 * 10_000 ? 10_000 : Math.min(every, total)
+  const first = samples.find((sample) => sample.done >= warmup)!
   const last = samples[samples.length - 1]!
   const drift = last.heap - first.heap
   const out = [
@@ -127,11 +133,13 @@ async function soak(): Promise<void> {
     `Machine: ${machine()}.`,
     '',
     table(
-      ['calls done', 'heap after GC', 'Δ since the first sample', 'in flight at sample', 'elapsed'],
+      ['calls done', 'heap after GC', `Δ since ${num(first.done)} calls`, 'in flight at sample', 'elapsed'],
       samples.map((sample) => [
         num(sample.done),
         mb(sample.heap),
-        sample.done === 0 ? '' : `${sample.heap >= first.heap ? '+' : ''}${mb(sample.heap - first.heap)}`,
+        sample.done < first.done
+          ? ''
+          : `${sample.heap >= first.heap ? '+' : ''}${mb(sample.heap - first.heap)}`,
         num(sample.inFlight),
         `${(sample.ms / 1000).toFixed(1)} s`,
       ]),
@@ -153,7 +161,7 @@ async function soak(): Promise<void> {
       ['target', 'measured', 'verdict'],
       [
         [
-          `heap after GC flat within ±5 MB between the first and the last ${num(every)}`,
+          `heap after GC flat within ±5 MB from ${num(first.done)} calls to the last sample`,
           `${drift >= 0 ? '+' : ''}${mb(drift)} (${mb(first.heap)} → ${mb(last.heap)})`,
           Math.abs(drift) <= 5 * 1024 * 1024 ? 'met' : 'missed',
         ],
