@@ -55,7 +55,7 @@ export function captureCallSite(above?: Function): CallSite {
  * The caller's part of the stack: every frame up to and including the first one in ky or ky-pool is
  * dropped. Without a stack, the first line says why there is none (`mode` decided it).
  */
-export function formatCallSite(site: CallSite | undefined, mode: CallSiteMode = 'always'): string {
+export function formatCallSite(site: CallSite | undefined, mode: CallSiteMode): string {
   const stack = site?.stack
   if (stack === undefined) {
     if (mode === 'after-leak') {

@@ -127,7 +127,10 @@ export function resolvePoolOptions(
     leakAfter: duration('pool.leakAfter', pick('leakAfter')),
     idleTimeout: duration('pool.idleTimeout', pick('idleTimeout')),
     leaks: pick('leaks'),
-    callSites: 'always', // set below, from `leaks` when not given
+    callSites:
+      options.callSites !== undefined
+        ? options.callSites
+        : (base.callSites ?? (pick('leaks') === 'strict' ? 'always' : 'after-leak')),
     trace: options.trace !== undefined ? options.trace : base.trace,
   }
   // 0 would fail every read that has to wait at all. (undici's bodyTimeout uses 0 for "off"; here that is Infinity.)
@@ -141,14 +144,9 @@ export function resolvePoolOptions(
   if (!['warn', 'strict', 'silent'].includes(resolved.leaks)) {
     throw new PoolConfigError('pool.leaks', resolved.leaks, "'warn', 'strict' or 'silent'")
   }
-  const callSites =
-    options.callSites !== undefined
-      ? options.callSites
-      : (base.callSites ?? (resolved.leaks === 'strict' ? 'always' : 'after-leak'))
-  if (!['always', 'after-leak', 'never'].includes(callSites)) {
-    throw new PoolConfigError('pool.callSites', callSites, "'always', 'after-leak' or 'never'")
+  if (!['always', 'after-leak', 'never'].includes(resolved.callSites)) {
+    throw new PoolConfigError('pool.callSites', resolved.callSites, "'always', 'after-leak' or 'never'")
   }
-  resolved.callSites = callSites
   if (resolved.trace !== undefined && typeof resolved.trace !== 'function') {
     throw new PoolConfigError('pool.trace', resolved.trace, 'a function')
   }

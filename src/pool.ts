@@ -173,7 +173,7 @@ export class Pool {
       throw error
     }
     try {
-      return this.#received(flight, request, response, signal)
+      return this.#received(flight, response, signal)
     } catch (error) {
       // A custom fetch may resolve anything: a Response whose body is locked or used, or no Response at all.
       if (flight.body === undefined) this.#failed(flight, lease)
@@ -199,18 +199,14 @@ export class Pool {
   }
 
   /** Headers are in: a null body settles now, any other is tracked and holds the slot until it settles. */
-  #received(flight: Flight, request: Request, response: Response, signal: AbortSignal | null): Response {
+  #received(flight: Flight, response: Response, signal: AbortSignal | null): Response {
+    const status = response.status
     flight.headersAt = performance.now()
-    flight.status = response.status
+    flight.status = status
     if (this.options.trace)
-      this.#emit({
-        type: 'headers',
-        ...this.#base(flight),
-        status: response.status,
-        ms: flight.headersAt - flight.acquiredAt,
-      })
+      this.#emit({ type: 'headers', ...this.#base(flight), status, ms: flight.headersAt - flight.acquiredAt })
 
-    if (response.body === null || request.method === 'HEAD' || isNullBodyStatus(response.status)) {
+    if (response.body === null || flight.method === 'HEAD' || isNullBodyStatus(status)) {
       // The runtime may still hand out an (empty) body stream for these; nothing waits on it.
       this.#settled(flight, 'read', 0)
       return disposable(response)
