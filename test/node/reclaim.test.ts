@@ -120,6 +120,18 @@ describe('under pressure (another request needs the slot)', () => {
 })
 
 describe('without pressure', () => {
+  it('the watchdog outlives the last body by at most one period, then stops: no timer is left', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
+    const server = await start()
+    const pooled = client({ pool: { leakAfter: 400 } }) // the watchdog looks every 100 ms
+    expect(await pooled.get(`${server.url}/json`).json()).toEqual({ ok: true })
+    expect(vi.getTimerCount()).toBe(1) // kept across sequential requests instead of restarted for each
+    expect(await pooled.get(`${server.url}/json`).json()).toEqual({ ok: true })
+    expect(vi.getTimerCount()).toBe(1)
+    await vi.advanceTimersByTimeAsync(100)
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
   it('the watchdog cancels a large body left unread past leakAfter and reports the leak', async () => {
     fakeTimers()
     const server = await start()

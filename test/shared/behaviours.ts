@@ -73,6 +73,7 @@ export type BehaviourId =
   | 'stalled-body'
   | 'cancel-while-taken-in'
   | 'whole-body-read'
+  | 'call-sites-after-leak'
 
 /** Every behaviour must finish in this time; a hang fails the test instead of stalling the runner. */
 const deadline = 10_000
@@ -301,6 +302,23 @@ export const behaviours: Behaviour[] = [
         `cancel() took ${Math.round(performance.now() - started)} ms`,
       )
       check.equal(await queued, { hello: 'world' }, 'the queued request got the slot')
+    },
+  },
+  {
+    id: 'call-sites-after-leak',
+    name: "with callSites: 'after-leak' (the default outside strict mode) a client's first leak has no line; the next one from the same code names it",
+    leaks: true,
+    async run({ client: make, url, check }) {
+      const client = make({ pool: { callSites: 'after-leak' } })
+      await requestAndForget(client, url('/json'))
+      const [first] = await collectLeaks(client)
+      check.ok(/^\(call site not captured: /.test(first?.callSite ?? ''), `first leak: ${first?.callSite}`)
+      await requestAndForget(client, url('/json'))
+      const [second] = await collectLeaks(client)
+      check.ok(
+        /at requestAndForget /.test(second?.callSite.split('\n')[0] ?? ''),
+        `second leak names the function that made the request:\n${second?.callSite}`,
+      )
     },
   },
   {
