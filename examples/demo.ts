@@ -170,7 +170,7 @@ async function main(): Promise<void> {
 
     const [fetchRow, kyRow, poolRow] = rows as [Row, Row, Row]
     const leaks = poolRow.leaks ?? []
-    const slots = pooled.pool.options.perOrigin
+    const slots = pooled.pool.options.perOrigin ?? 6 // the default for an HTTP/1.1 origin in Node
     console.log(
       '\n' +
         wrap(

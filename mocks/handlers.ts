@@ -10,7 +10,7 @@
  * |---|---|
  * | `GET /json` | `{ "hello": "world" }` with Content-Length |
  * | `GET /bytes?size=N` | N bytes (default 16), Content-Length set, sent in 16 KiB chunks |
- * | `GET /large` | 256 KiB, Content-Length set: more than the default `drainLimit`, so it is cancelled, not drained |
+ * | `GET /large` | 2 MiB, Content-Length set: more than the default `drainLimit`, so it is cancelled, not drained |
  * | `GET /slow?ms=N` | JSON after N ms (default 50) |
  * | `GET /stream?chunks=N&interval=MS` | N chunks (default 5) of `chunk i\n`, one every MS ms (default 10), no Content-Length |
  * | `GET /stall` | headers (declaring 1 MiB; `?declare=0`: no length) and one byte, then nothing until it is cancelled |
@@ -25,8 +25,8 @@ import { delay, HttpResponse, http, type RequestHandler } from 'msw'
 /** The origin the interceptors answer for. `.test` is reserved (RFC 2606): it never reaches a network. */
 export const mockOrigin = 'https://api.ky-pool.test'
 
-/** Size of `/large`: four times the default `drainLimit` (64 KiB). */
-export const largeSize = 256 * 1024
+/** Size of `/large`: twice the default `drainLimit` (1 MiB). */
+export const largeSize = 2 * 1024 * 1024
 
 const chunkSize = 16 * 1024
 

@@ -1,14 +1,19 @@
 /**
- * The tracked body: a stream that stands in for a response body and tells, exactly once, when the
- * underlying body settled (read to the end, cancelled, drained into memory, or errored). It knows
- * nothing of queues or slots; the pool decides what settling means.
+ * The tracked body: the runtime's response body behind streams that stand in for it, which tells
+ * exactly once when the underlying body settled (read to the end, cancelled, drained into memory, or
+ * errored). It knows nothing of queues or slots; the pool decides what settling means.
  *
- * The stand-in has highWaterMark 0, so it never reads ahead: until the caller reads or cancels, the
- * body is "untouched" and the pool may take it in (drain) or cancel it to free the connection.
+ * Each reader of the body is a **branch**: the response's own stream, and one more per `clone()`. A
+ * chunk taken from the source is queued for every live branch, so a clone that nobody reads costs what
+ * a runtime's `tee()` costs, but it does not read ahead: a branch's stream has highWaterMark 0 and
+ * pulls only when its consumer reads. That is the point of doing the tee here. A runtime's tee pulls a
+ * chunk the moment it is made, so ky's `afterResponse` hooks (ky clones the response for each hook)
+ * made every response look read, and a forgotten one could never be reclaimed (issue 11).
+ *
+ * Until a consumer reads or cancels the last branch, the body is **untouched**, and the pool may drain
+ * it into memory (the chunks wait in the branches' queues and are replayed) or cancel it.
  */
-
-/** How a body settled. 'drained' means the pool read it into memory; it stays readable. */
-export type SettleHow = 'read' | 'cancelled' | 'drained' | 'errored'
+import type { SettleHow } from './lifecycle.ts'
 
 export interface BodyHooks {
   /** Called once, when the underlying body settled. */
@@ -17,29 +22,64 @@ export interface BodyHooks {
   declaredLength: () => number | undefined
 }
 
+/**
+ * How a drain ended: `settled` (the body ended or errored while the pool read it), `declined` (touched,
+ * failed, larger than the limit, or not drainable), `late` (the deadline came first; the read goes on
+ * in the background and its chunks stay queued for the caller).
+ */
+export type DrainResult = 'settled' | 'declined' | 'late'
+
+/** One reader of the body. Holds no reference to its stream, so the stream can be garbage-collected. */
+export class Branch {
+  /** Chunks taken from the source that this branch has not read yet, in order; `head` is the next one. */
+  queue: Uint8Array[] = []
+  head = 0
+  /** Reads the whole body through `readAll()`: its stream's cancel (which marks the Response used) is ignored. */
+  direct = false
+  /** Cancelled by its consumer, or dropped (garbage-collected): it takes no more chunks. */
+  closed = false
+
+  push(chunk: Uint8Array): void {
+    this.queue.push(chunk)
+  }
+
+  shift(): Uint8Array | undefined {
+    if (this.head >= this.queue.length) return undefined
+    const chunk = this.queue[this.head]!
+    this.queue[this.head++] = undefined as unknown as Uint8Array
+    if (this.head === this.queue.length) this.clear()
+    return chunk
+  }
+
+  clear(): void {
+    this.queue = []
+    this.head = 0
+  }
+}
+
 export class TrackedBody {
   #declaredLength: number | undefined | null = null
 
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>
   readonly #hooks: BodyHooks
-  /** Chunks the pool drained and the caller has not read yet, in order; `#head` is the next one. */
-  #buffer: Uint8Array[] = []
-  #head = 0
-  #bufferedBytes = 0
+  /** Branches still reading (not closed). */
+  readonly #branches = new Set<Branch>()
   #bytes = 0
+  /** A consumer has read from, or cancelled the last branch of, the body. */
   #touched = false
   /** `dispose()` has begun: the caller is done with the body, even while its drain is still reading. */
   #disposed = false
   #settled = false
+  #settledHow: SettleHow | undefined
   #sourceDone = false
-  /** The caller reads the whole body through `readAll()`, not through the stream. */
-  #direct = false
-  /** A drain stopped because the body was larger than its limit; it will not be tried again. */
-  #overflowed = false
-  /** Set when the pool cancelled or failed the body: the caller's next read (after buffered chunks) throws it. */
+  /** A drain stopped (too large, or too slow for its deadline); the pool does not try to drain it again. */
+  #drainGaveUp = false
+  /** Set when the pool cancelled or failed the body: a branch's next read (after its queued chunks) throws it. */
   #failure: unknown
-  #draining: Promise<boolean> | undefined
-  /** `performance.now()` when the caller's pending read started waiting on the source; undefined when none is. */
+  /** The one read of the source in progress: reads are serialized, so every branch gets chunks in order. */
+  #pumping: Promise<void> | undefined
+  #draining: Promise<DrainResult> | undefined
+  /** `performance.now()` when the pending read of the source started; undefined when none is pending. */
   #waitingSince: number | undefined
 
   constructor(source: ReadableStream<Uint8Array>, hooks: BodyHooks) {
@@ -48,39 +88,51 @@ export class TrackedBody {
   }
 
   /**
-   * The stream the caller reads (wrap it in a Response). Call once. The tracked body keeps no reference
-   * to it, so the stream (and the Response around it) can be garbage-collected while the body is held.
+   * A new branch and the stream that reads it (wrap it in a Response). The body keeps the branch, never
+   * the stream, so the stream (and the Response around it) can be garbage-collected while it is held.
+   * Chunks already taken from the source (by a drain, or read by another branch) are not replayed to a
+   * branch opened later, as with `tee()`: open branches before reading.
    */
-  openStream(): ReadableStream<Uint8Array> {
-    return new ReadableStream<Uint8Array>(
+  openStream(): { stream: ReadableStream<Uint8Array>; branch: Branch } {
+    const branch = new Branch()
+    this.#branches.add(branch)
+    const stream = new ReadableStream<Uint8Array>(
       {
-        pull: (controller) => this.#pull(controller),
-        cancel: (reason) => (this.#direct ? undefined : this.#callerCancel(reason)),
+        pull: (controller) => this.#pull(branch, controller),
+        cancel: (reason) => (branch.direct ? undefined : this.#cancelBranch(branch, reason)),
       },
       { highWaterMark: 0 },
     )
+    return { stream, branch }
   }
 
   /**
-   * The body's declared size (Content-Length: an encoded size, a hint only), asked on first use: only a
-   * body the pool may take in needs it.
+   * A branch opened for a clone, with the chunks `from` has not read yet, so the clone starts where its
+   * original stands (what `Response.clone()` does with a tee).
    */
+  cloneStream(from: Branch): { stream: ReadableStream<Uint8Array>; branch: Branch } {
+    const opened = this.openStream()
+    opened.branch.queue = from.queue.slice(from.head)
+    return opened
+  }
+
+  /** The body's declared size (Content-Length: an encoded size, a hint only), asked on first use. */
   get declaredLength(): number | undefined {
     if (this.#declaredLength === null) this.#declaredLength = this.#hooks.declaredLength()
     return this.#declaredLength
   }
 
-  /** The caller has read from, cancelled or disposed of the body. */
+  /** A consumer has read from, cancelled or disposed of the body. */
   get touched(): boolean {
     return this.#touched || this.#disposed
   }
 
-  /** The underlying body has settled; the slot it held can be given back. */
+  /** The underlying body has settled; what it held can be given back. */
   get settled(): boolean {
     return this.#settled
   }
 
-  /** The error the pool failed the body with (`fail()`, `dispose()`), which the caller's reads end with; undefined if none. */
+  /** The error the pool failed the body with (`fail()`, `dispose()`), which reads end with; undefined if none. */
   get failure(): unknown {
     return this.#failure
   }
@@ -90,76 +142,79 @@ export class TrackedBody {
     return this.#bytes
   }
 
-  /** Since when a read of the underlying body (the caller's, or a drain's) has waited for the next chunk, or undefined. */
+  /** The bytes of the body still to come, as far as its declared length tells (undefined when it does not). */
+  get remaining(): number | undefined {
+    const declared = this.declaredLength
+    return declared === undefined ? undefined : Math.max(0, declared - this.#bytes)
+  }
+
+  /** Since when a read of the source (a consumer's, or a drain's) has waited for the next chunk, or undefined. */
   get waitingSince(): number | undefined {
     return this.#waitingSince
   }
 
-  /** Whether `drain(limit)` may take the body in: untouched, unsettled, and not known to be larger than `limit`. */
+  /** Whether `drain(limit)` may take the body in: untouched, unsettled, not given up on, and not known to be larger than `limit`. */
   canDrain(limit: number): boolean {
-    if (this.#touched || this.#settled || this.#overflowed) return false
-    return this.declaredLength === undefined || this.declaredLength - this.#bytes <= limit
+    if (this.touched || this.#settled || this.#drainGaveUp) return false
+    const remaining = this.remaining
+    return remaining === undefined || remaining <= limit
   }
 
   /**
-   * Reads the rest of an untouched body into memory, so the runtime can reuse its connection, unless
-   * more than `limit` bytes would be held. Resolves true when the drain settled the body ('drained' or
-   * 'errored'); false when it is touched, too large (the chunks read so far stay buffered and are
-   * replayed to the caller), failed meanwhile (`fail()`), or a drain is not possible.
+   * Reads the rest of an untouched body into memory (the branches' queues), so the runtime can reuse
+   * what it held, unless more than `limit` bytes would be held or `deadline` (a `performance.now()`
+   * time) comes first. One drain at a time: a second call gets the first one's result.
    */
-  drain(limit: number): Promise<boolean> {
-    if (this.#settled) return Promise.resolve(true)
-    if (this.#touched) return Promise.resolve(false)
+  drain(limit: number, deadline: number): Promise<DrainResult> {
+    if (this.#settled) return Promise.resolve('settled')
     if (this.#draining !== undefined) return this.#draining
-    if (!this.canDrain(limit)) return Promise.resolve(false)
-    this.#draining = this.#drain(limit).finally(() => {
+    if (!this.canDrain(limit)) return Promise.resolve('declined')
+    this.#draining = this.#drain(limit, deadline).finally(() => {
       this.#draining = undefined
     })
     return this.#draining
   }
 
-  async #drain(limit: number): Promise<boolean> {
+  async #drain(limit: number, deadline: number): Promise<DrainResult> {
     for (;;) {
-      let result: ReadableStreamReadResult<Uint8Array>
-      // The idle watchdog sees a stalled drain too: a small body that stops arriving would otherwise hold
-      // its slot forever, and hang the caller's read, which waits for the drain.
-      this.#waitingSince = performance.now()
-      try {
-        result = await this.#reader.read()
-      } catch (error) {
-        if (this.#settled) return false // `fail()` got there first; its error stands
-        this.#failure = error
-        this.#settle('errored')
-        return true
-      } finally {
-        this.#waitingSince = undefined
+      const wait = deadline - performance.now()
+      if (wait <= 0) return this.#gaveUp('late')
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const late = Number.isFinite(wait)
+        ? new Promise<'late'>((resolve) => (timer = setTimeout(resolve, wait, 'late')))
+        : undefined
+      // A trickling source (an SSE heartbeat, a long poll) would otherwise keep a drain, and the slot it
+      // frees, waiting for hours (issue 11): the deadline ends the wait, not the read.
+      const read = this.#pump()
+      const outcome = late === undefined ? await read : await Promise.race([read, late])
+      clearTimeout(timer)
+      if (outcome === 'late') return this.#gaveUp('late')
+      // Ended or errored while it drained; settled by `fail()` or a cancel is not the drain's doing.
+      if (this.#settled) {
+        const byDrain = this.#settledHow === 'drained' || this.#settledHow === 'errored'
+        return byDrain && !this.#touched ? 'settled' : 'declined'
       }
-      if (this.#settled) return false // `fail()` while the read was pending: settled, but not by this drain
-      if (result.done) {
-        this.#sourceDone = true
-        this.#settle('drained')
-        return true
-      }
-      this.#buffer.push(result.value)
-      this.#bufferedBytes += result.value.byteLength
-      this.#bytes += result.value.byteLength
-      if (this.#bufferedBytes > limit) {
-        this.#overflowed = true
-        return false
-      }
-      if (this.#touched || this.#settled) return false // the caller came, or `fail()` settled it meanwhile
+      if (this.#bytes > limit) return this.#gaveUp('declined')
+      if (this.touched) return 'declined' // a consumer came meanwhile: the rest is its to read
     }
   }
 
+  #gaveUp(result: DrainResult): DrainResult {
+    this.#drainGaveUp = true
+    return result
+  }
+
   /**
-   * The caller is done with the body (`await using`): the rest is taken in if it fits in `limit`, so the
-   * connection can be reused, else the body is cancelled. Either way nothing is kept for the caller.
+   * The caller is done with one branch (`await using`). With other branches live, that branch only is
+   * closed. The last one takes the rest of the body in if it fits in `limit` before `deadline`, so the
+   * connection can be reused, else cancels it. Either way nothing is kept for the caller.
    */
-  async dispose(limit: number, reason: unknown): Promise<void> {
+  async dispose(branch: Branch, limit: number, deadline: number, reason: unknown): Promise<void> {
+    if (this.#closeBranch(branch)) return
     this.#disposed = true // from now on the pool neither reclaims it nor calls it a leak
-    if (!this.#settled && !this.#touched) await this.drain(limit)
+    if (!this.#settled && !this.#touched) await this.drain(limit, deadline)
     this.#touched = true
-    this.#dropBuffer()
+    this.#dropQueues()
     if (this.#settled) return
     this.#failure = reason
     this.#settle('cancelled')
@@ -167,61 +222,36 @@ export class TrackedBody {
   }
 
   /**
-   * The pool gives up on the body: cancels the underlying stream, and the caller's next read (after
-   * any chunks already drained) fails with `error`. Does nothing to a settled body.
+   * The pool gives up on the body: cancels the source, and each branch's next read (after any chunks
+   * already queued for it) fails with `error`. Does nothing to a settled body.
    */
   fail(error: unknown): void {
     if (this.#settled) return
     this.#failure = error
     this.#reader.cancel(error).catch(() => {})
-    this.#settle(this.#touched ? 'errored' : 'cancelled')
+    this.#settle(this.touched ? 'errored' : 'cancelled')
   }
 
-  async #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
-    this.#touched = true
-    if (this.#draining !== undefined) await this.#draining
-    if (this.#head < this.#buffer.length) {
-      const chunk = this.#buffer[this.#head]!
-      this.#buffer[this.#head++] = undefined as unknown as Uint8Array
-      this.#bufferedBytes -= chunk.byteLength
-      if (this.#head === this.#buffer.length) {
-        this.#buffer = []
-        this.#head = 0
-      }
-      controller.enqueue(chunk)
-      return
-    }
-    let chunk: Uint8Array | undefined
-    try {
-      chunk = await this.#next()
-    } catch (error) {
-      return controller.error(error)
-    }
-    if (chunk === undefined) controller.close()
-    else controller.enqueue(chunk)
+  /** A branch's stream was garbage-collected. Returns whether a live branch is left. */
+  dropBranch(branch: Branch): boolean {
+    this.#closeBranch(branch)
+    return this.#branches.size > 0
   }
 
   /**
-   * The caller reads the whole body at once (`text()`, `json()`, … on an untouched stand-in): the chunks
-   * come straight from the source, not through the stand-in stream, whose cancellation is ignored from
-   * now on (the stand-in cancels its stream to mark itself used). Ends as reading the stream to its end
-   * would: settled 'read' with every byte, or rejected with the error such a read would have ended with.
-   * With `copy`, the bytes are always in a buffer of their own; without, a body of one chunk is that
-   * chunk, which its producer may still hold (enough for decoding it).
+   * The consumer of `branch` reads the whole body at once (`text()`, `json()`, … on an untouched
+   * stand-in): the chunks come straight from here, not through the branch's stream, whose cancellation
+   * is ignored from now on (the stand-in cancels its stream to mark itself used). Ends as reading the
+   * stream to its end would. With `copy`, the bytes are always in a buffer of their own; without, a body
+   * of one chunk is that chunk, which its producer may still hold (enough for decoding it).
    */
-  async readAll(copy: boolean): Promise<Uint8Array<ArrayBuffer>> {
+  async readAll(branch: Branch, copy: boolean): Promise<Uint8Array<ArrayBuffer>> {
     this.#touched = true
-    this.#direct = true
-    if (this.#draining !== undefined) await this.#draining
-    let chunks: Uint8Array[] = []
+    branch.direct = true
+    const chunks: Uint8Array[] = []
     let length = 0
-    if (this.#head < this.#buffer.length) {
-      chunks = this.#buffer.slice(this.#head)
-      length = this.#bufferedBytes
-      this.#dropBuffer()
-    }
     for (;;) {
-      const chunk = await this.#next()
+      const chunk = await this.#next(branch)
       if (chunk === undefined) break
       chunks.push(chunk)
       length += chunk.byteLength
@@ -236,54 +266,95 @@ export class TrackedBody {
     return bytes
   }
 
+  async #pull(branch: Branch, controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+    this.#touched = true
+    let chunk: Uint8Array | undefined
+    try {
+      chunk = await this.#next(branch)
+    } catch (error) {
+      return controller.error(error)
+    }
+    if (chunk === undefined) controller.close()
+    else controller.enqueue(chunk)
+  }
+
   /**
-   * The caller's next chunk from the source, once the drained ones are used up: undefined at the end,
-   * thrown when the source errors or the pool failed the body.
+   * The branch's next chunk: a queued one, else the next from the source (waiting for a drain's or
+   * another branch's read in progress); undefined at the end, thrown when the source errored or the
+   * pool failed the body.
    */
-  async #next(): Promise<Uint8Array | undefined> {
-    if (this.#failure !== undefined) throw this.#failure
-    if (this.#sourceDone) return undefined
+  async #next(branch: Branch): Promise<Uint8Array | undefined> {
+    for (;;) {
+      const queued = branch.shift()
+      if (queued !== undefined) return queued
+      if (this.#failure !== undefined) throw this.#failure
+      if (this.#sourceDone) return undefined
+      await this.#pump()
+      if (this.#settled && !this.#sourceDone && this.#failure === undefined) return undefined
+    }
+  }
+
+  /** Reads one chunk from the source into every live branch's queue; one read at a time. */
+  #pump(): Promise<void> {
+    this.#pumping ??= this.#readSource().finally(() => {
+      this.#pumping = undefined
+    })
+    return this.#pumping
+  }
+
+  async #readSource(): Promise<void> {
     let result: ReadableStreamReadResult<Uint8Array>
     this.#waitingSince = performance.now()
     try {
       result = await this.#reader.read()
     } catch (error) {
+      if (this.#settled) return // `fail()` got there first; its error stands
+      this.#failure = error
       this.#settle('errored')
-      throw this.#failure ?? error
+      return
     } finally {
       this.#waitingSince = undefined
     }
-    // `fail()` while a read was pending: the cancel ends the read as done, but the body did not end.
-    if (this.#failure !== undefined) throw this.#failure
+    if (this.#settled) return // `fail()` or a cancel while the read was pending: the cancel ends it as done
     if (result.done) {
       this.#sourceDone = true
-      this.#settle('read')
-      return undefined
+      this.#settle(this.touched ? 'read' : 'drained')
+      return
     }
     this.#bytes += result.value.byteLength
-    return result.value
+    for (const branch of this.#branches) branch.push(result.value)
   }
 
-  async #callerCancel(reason: unknown): Promise<void> {
+  /** Closes a branch; returns true when other branches are still live (so the body goes on). */
+  #closeBranch(branch: Branch): boolean {
+    if (!branch.closed) {
+      branch.closed = true
+      branch.clear()
+      this.#branches.delete(branch)
+    }
+    return this.#branches.size > 0
+  }
+
+  async #cancelBranch(branch: Branch, reason: unknown): Promise<void> {
+    // Cancelling one clone (ky cancels the one it gave an afterResponse hook) is not the body's end.
+    if (this.#closeBranch(branch)) return
     this.#touched = true
-    this.#dropBuffer()
     if (this.#settled) return
-    // No waiting for a drain in progress: its read may wait on a source that stalled (until idleTimeout).
+    // No waiting for a read in progress: it may wait on a source that stalled (until idleTimeout).
     // Cancelling the source ends that read at once, and the drain finds the body settled.
     this.#settle('cancelled')
     await this.#reader.cancel(reason).catch(() => {})
   }
 
-  /** Forgets the drained chunks: the caller will not read them. */
-  #dropBuffer(): void {
-    this.#buffer = []
-    this.#head = 0
-    this.#bufferedBytes = 0
+  /** Forgets every queued chunk: nobody will read them. */
+  #dropQueues(): void {
+    for (const branch of this.#branches) branch.clear()
   }
 
   #settle(how: SettleHow): void {
     if (this.#settled) return
     this.#settled = true
+    this.#settledHow = how
     this.#hooks.onSettle(how, this.#bytes)
   }
 }

@@ -21,16 +21,10 @@ import {
   type ResolvedPoolOptions,
   resolvePoolOptions,
 } from './options.ts'
-import { type FetchLike, Pool } from './pool.ts'
+import { type FetchLike, Pool } from './pool/pool.ts'
+import { runtimeDefaults } from './pool/slots.ts'
 import { redactError } from './redact.ts'
-import {
-  currentRuntime,
-  keepAliveUntil,
-  observeProtocols,
-  type ProtocolLog,
-  perInvocation,
-  runtimeDefaults,
-} from './runtime.ts'
+import { currentRuntime, keepAliveUntil, perInvocation } from './runtime.ts'
 import type { LeakReport, PoolStats } from './trace.ts'
 
 /** ky's options plus `pool` (limits for the client). */
@@ -103,19 +97,17 @@ const runtimeFetch: FetchLike = (request, init) => globalThis.fetch(request, ini
 /** Creates a ky instance with its own pool. */
 export function createClient(options: ClientOptions = {}): PooledKy {
   const { pool: poolOptions, ...kyOptions } = options
+  const runtime = currentRuntime()
   // Leaks are reported once per call site for the client, not once per Workers invocation.
   const environment = {
-    defaults: runtimeDefaults(),
+    runtime,
+    defaults: runtimeDefaults(runtime),
     keepAlive: keepAliveUntil,
     leakSites: new Set<string>(),
-    perRequestContexts: currentRuntime() === 'workerd',
+    perRequestContexts: runtime === 'workerd',
   }
   const resolved = resolvePoolOptions(poolOptions, environment.defaults) // bad options fail here, not at the first request
-  let protocols: ProtocolLog | undefined
-  const poolOf = perInvocation(() => {
-    protocols ??= observeProtocols()
-    return new Pool(poolOptions, { ...environment, protocols })
-  })
+  const poolOf = perInvocation(() => new Pool(poolOptions, environment))
   return pooledKy(poolOf, resolved, kyOptions, callSitesWanted(resolved, environment.leakSites))
 }
 

@@ -322,6 +322,18 @@ export class Limiter {
     return { acquired: state.acquired, queued: state.queued, limit: state.limit }
   }
 
+  /** Slots acquired for `key` (no object made: the pool asks on every request in some runtimes). */
+  acquiredOn(key: string): number {
+    const state = this.#keys.get(key)
+    return state === undefined || state.parked ? 0 : state.acquired
+  }
+
+  /** Waiters queued for `key`. */
+  queuedOn(key: string): number {
+    const state = this.#keys.get(key)
+    return state === undefined || state.parked ? 0 : state.queued
+  }
+
   /** Keys with something acquired or queued. */
   *keys(): IterableIterator<string> {
     for (const state of this.#keys.values()) if (!state.parked) yield state.key

@@ -4,30 +4,62 @@
  */
 import { PoolConfigError } from './errors/config.ts'
 import type { CallSite, CallSiteMode, LeakMode } from './leaks.ts'
+import type { Protocol } from './lifecycle.ts'
 import { originOf } from './origin.ts'
 import { redactText } from './redact.ts'
 import type { TraceEvent } from './trace.ts'
 
+/** What `pool.origins` may say of one origin: its limit, its protocol, or both. */
+export interface OriginOptions {
+  /** Max requests in flight to this origin; replaces `perOrigin`. `Infinity` for no cap of ky-pool's own. */
+  limit?: number
+  /**
+   * The protocol the origin is reached over, where ky-pool cannot see it (Deno; a cross-origin API
+   * without `Timing-Allow-Origin` in browsers). It sets the origin's default limit (see `perOrigin`) and
+   * how forgotten bodies are reclaimed. An observed protocol never overrides a declared one.
+   */
+  protocol?: 'h1' | 'h2' | 'h3'
+}
+
 export interface PoolOptions {
-  /** Max requests in flight per origin, from before the request is sent until its body settles. Default 6. */
+  /**
+   * Max requests in flight per origin, from before the request is sent until its body settles;
+   * `Infinity` for no cap of ky-pool's own. Default: it follows the origin's protocol and the runtime
+   * (src/pool/slots.ts, README "Protocols and platforms"): 6 for HTTP/1.1 and unknown origins, 100 for
+   * HTTP/2 and HTTP/3 (about one connection's streams); in browsers no cap for an origin whose protocol
+   * is unknown (the browser queues on its own), in Cloudflare Workers none (see `awaitingHeaders`).
+   * Set, it applies to every origin whatever its protocol.
+   */
   perOrigin?: number
-  /** Max requests in flight over all origins. Default 64. */
+  /** Max requests in flight over all origins. Default 256 (Chromium's socket limit); in Workers `Infinity`. */
   total?: number
   /**
-   * Per-origin limits that replace `perOrigin`, keyed by origin (`'https://api.example.com': 2`). Keys are
-   * canonicalized like request URLs (case, default port, trailing dot, IDN), so two spellings of one
-   * origin with different limits are a configuration error. A Map works too (`pool.options.origins` is one).
+   * Per origin: a limit that replaces `perOrigin` (`'https://api.example.com': 2`), or `{ limit, protocol }`.
+   * Keys are origins only (no path, query or credentials), canonicalized like request URLs (case, default
+   * port, trailing dot, IDN), so two spellings of one origin with different settings are a configuration
+   * error. A Map works too (`pool.options.origins` is one, of limits).
    */
-  origins?: Record<string, number> | ReadonlyMap<string, number>
+  origins?: Record<string, number | OriginOptions> | ReadonlyMap<string, number | OriginOptions>
+  /**
+   * Max requests waiting for response headers at once (held from before the request is sent until its
+   * headers arrive, whatever its body does). Default 6 in Cloudflare Workers, per invocation, which is
+   * the platform's own rule since 2026-04-09; `Infinity` elsewhere.
+   */
+  awaitingHeaders?: number
   /** Max requests queued per origin; the next one fails at once with `QueueFullError`. Default 1000. */
   maxQueue?: number
   /** Ms a request may wait for a slot before failing with `QueueTimeoutError`. Default 30000; `Infinity` for none. */
   queueTimeout?: number
-  /** Bytes an unread body may be read into memory to free its connection. Default 65536 (64 KiB); 0 never drains. */
+  /**
+   * Bytes an unread body may be read into memory to free its connection (it stays readable by its
+   * caller). Default 1048576 (1 MiB); 0 never drains. Memory: no more than this per body, and a drained
+   * body takes the memory it would take once read; it is freed when read or garbage-collected.
+   */
   drainLimit?: number
   /**
    * Ms an untouched body larger than `drainLimit` is left alone before a queued request may cancel it to
-   * take its slot: the grace for code that reads a body soon but not at once. Default 250. Longer protects
+   * take its slot: the grace for code that reads a body soon but not at once. Also how long a drain may
+   * take before the pool stops waiting for it (a trickling body is cancelled under pressure). Default 250. Longer protects
    * such code more, and costs sloppy code that forgets large bodies this long per full set of slots
    * (bench/README.md: 300 forgotten 200 KB bodies at 6 per origin).
    */
@@ -58,9 +90,14 @@ export interface RequestPoolOptions {
 }
 
 export interface ResolvedPoolOptions {
-  perOrigin: number
+  /** Undefined: the default, which follows each origin's protocol (src/pool/slots.ts). */
+  perOrigin: number | undefined
   total: number
+  /** Per-origin limits. */
   origins: ReadonlyMap<string, number>
+  /** Declared protocols. */
+  protocols: ReadonlyMap<string, 'h1' | 'h2' | 'h3'>
+  awaitingHeaders: number
   maxQueue: number
   queueTimeout: number
   drainLimit: number
@@ -72,12 +109,13 @@ export interface ResolvedPoolOptions {
   trace: ((event: TraceEvent) => void) | undefined
 }
 
+/** The defaults that do not depend on the runtime or the protocol (those are in src/pool/slots.ts). */
 export const defaults = {
-  perOrigin: 6,
-  total: 64,
+  total: 256,
+  awaitingHeaders: Infinity,
   maxQueue: 1000,
   queueTimeout: 30_000,
-  drainLimit: 64 * 1024,
+  drainLimit: 1024 * 1024,
   reclaimAfter: 250,
   leakAfter: 10_000,
   idleTimeout: 60_000,
@@ -88,6 +126,7 @@ const known = new Set<string>([
   'perOrigin',
   'total',
   'origins',
+  'awaitingHeaders',
   'maxQueue',
   'queueTimeout',
   'drainLimit',
@@ -116,10 +155,17 @@ export function resolvePoolOptions(
   // Only `undefined` means "not set": a `null` (e.g. from JSON) is a value, and is refused below.
   const pick = <K extends keyof typeof defaults>(key: K) =>
     options[key] !== undefined ? options[key] : (base[key] ?? defaults[key])
+  const perOrigin = options.perOrigin !== undefined ? options.perOrigin : base.perOrigin
+  const origins =
+    options.origins === undefined
+      ? { limits: base.origins ?? new Map(), protocols: base.protocols ?? new Map() }
+      : originSettings(options.origins)
   const resolved: ResolvedPoolOptions = {
-    perOrigin: count('pool.perOrigin', pick('perOrigin')),
-    total: count('pool.total', pick('total')),
-    origins: options.origins === undefined ? (base.origins ?? new Map()) : originLimits(options.origins),
+    perOrigin: perOrigin === undefined ? undefined : count('pool.perOrigin', perOrigin, true),
+    total: count('pool.total', pick('total'), true),
+    origins: origins.limits,
+    protocols: origins.protocols,
+    awaitingHeaders: count('pool.awaitingHeaders', pick('awaitingHeaders'), true),
     maxQueue: count('pool.maxQueue', pick('maxQueue'), true),
     queueTimeout: duration('pool.queueTimeout', pick('queueTimeout')),
     drainLimit: bytes('pool.drainLimit', pick('drainLimit')),
@@ -200,21 +246,23 @@ function bytes(option: string, value: unknown): number {
   throw new PoolConfigError(option, value, 'a whole number of bytes >= 0')
 }
 
-function originLimits(origins: unknown): Map<string, number> {
+const protocols = ['h1', 'h2', 'h3'] as const
+
+function originSettings(origins: unknown): {
+  limits: Map<string, number>
+  protocols: Map<string, 'h1' | 'h2' | 'h3'>
+} {
   // A plain object, or a Map (what `pool.options.origins` is, so resolved options can be passed on). Any
   // other object (an array, a Set, a class instance) has no own keys to read: it would mean "no limits".
-  const plain =
-    typeof origins === 'object' &&
-    origins !== null &&
-    [Object.prototype, null].includes(Object.getPrototypeOf(origins))
-  if (!plain && !(origins instanceof Map)) {
+  if (!isPlainObject(origins) && !(origins instanceof Map)) {
     throw new PoolConfigError(
       'pool.origins',
       origins,
-      "an object like { 'https://api.example.com': 2 }, or a Map of the same",
+      "an object like { 'https://api.example.com': 2 } or { 'https://api.example.com': { protocol: 'h2' } }, or a Map of the same",
     )
   }
   const limits = new Map<string, number>()
+  const declared = new Map<string, 'h1' | 'h2' | 'h3'>()
   // Own enumerable keys only: `__proto__` or `constructor` from JSON are just (invalid) origins, never prototype lookups.
   const entries: [unknown, unknown][] =
     origins instanceof Map ? [...origins] : Object.entries(origins as object)
@@ -223,22 +271,96 @@ function originLimits(origins: unknown): Map<string, number> {
     // A key may carry credentials (`https://user:pass@api.example.com`): the error never repeats them.
     const shown = redactText(key)
     const option = `pool.origins[${JSON.stringify(shown)}]`
-    let origin: string
-    try {
-      origin = originOf(key)
-    } catch (error) {
-      throw new PoolConfigError(option, shown, `keyed by an http(s) origin (${(error as Error).message})`)
+    const origin = originKey(option, key, shown)
+    const settings: OriginOptions =
+      typeof value === 'number' ? { limit: value } : originOptions(option, value)
+    if (settings.limit !== undefined) {
+      const limit = count(option + (typeof value === 'number' ? '' : '.limit'), settings.limit, true)
+      const previous = limits.get(origin)
+      if (previous !== undefined && previous !== limit) {
+        throw new PoolConfigError(
+          option,
+          value,
+          `the same as the limit ${previous} already given for ${origin}`,
+        )
+      }
+      limits.set(origin, limit)
     }
-    const limit = count(option, value)
-    const previous = limits.get(origin)
-    if (previous !== undefined && previous !== limit) {
+    if (settings.protocol !== undefined) {
+      const previous = declared.get(origin)
+      if (previous !== undefined && previous !== settings.protocol) {
+        throw new PoolConfigError(
+          `${option}.protocol`,
+          settings.protocol,
+          `the same as the protocol '${previous}' already given for ${origin}`,
+        )
+      }
+      declared.set(origin, settings.protocol)
+    }
+  }
+  return { limits, protocols: declared }
+}
+
+/** An `origins` key: an http(s) origin and nothing more (a path or query would be silently ignored). */
+function originKey(option: string, key: string, shown: string): string {
+  let origin: string
+  try {
+    origin = originOf(key)
+  } catch (error) {
+    throw new PoolConfigError(option, shown, `keyed by an http(s) origin (${(error as Error).message})`)
+  }
+  let url: URL
+  try {
+    url = new URL(key)
+  } catch {
+    return origin
+  }
+  if (
+    url.username !== '' ||
+    url.password !== '' ||
+    url.search !== '' ||
+    url.hash !== '' ||
+    url.pathname !== '/'
+  ) {
+    throw new PoolConfigError(
+      option,
+      shown,
+      `keyed by an origin only (scheme, host and port, like ${JSON.stringify(origin)}): limits apply to a whole origin, so a path, query, fragment or credentials would be ignored`,
+    )
+  }
+  return origin
+}
+
+function originOptions(option: string, value: unknown): OriginOptions {
+  if (!isPlainObject(value)) {
+    throw new PoolConfigError(
+      option,
+      value,
+      'a limit (a whole number >= 1 or Infinity) or { limit?, protocol? }',
+    )
+  }
+  for (const key of Object.keys(value)) {
+    if (key !== 'limit' && key !== 'protocol') {
       throw new PoolConfigError(
-        option,
-        value,
-        `the same as the limit ${previous} already given for ${origin}`,
+        `${option}.${key}`,
+        (value as Record<string, unknown>)[key],
+        'limit or protocol (unknown option)',
       )
     }
-    limits.set(origin, limit)
   }
-  return limits
+  const { limit, protocol } = value as OriginOptions
+  if (protocol !== undefined && !protocols.includes(protocol)) {
+    throw new PoolConfigError(`${option}.protocol`, protocol, "'h1', 'h2' or 'h3'")
+  }
+  return { limit, protocol }
 }
+
+function isPlainObject(value: unknown): value is object {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    [Object.prototype, null].includes(Object.getPrototypeOf(value))
+  )
+}
+
+export type { Protocol }

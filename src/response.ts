@@ -12,11 +12,15 @@ export function isNullBodyStatus(status: number): boolean {
   return status === 101 || status === 103 || status === 204 || status === 205 || status === 304
 }
 
-/** What a stand-in knows beyond what `new Response()` can be told. */
-interface StandInMeta {
-  /** The runtime's response, for url, redirected and type: read when asked (undici serializes the URL on each read). */
-  original: Response
-  dispose: (response: Response) => Promise<void>
+/**
+ * The tracked body as a stand-in sees it: one branch per stand-in (the original's, and one per clone),
+ * an opaque token the pool's body knows.
+ */
+export interface StandInBody<B extends object = object> {
+  /** A new branch for a clone of the stand-in reading `from`, starting where `from` stands. */
+  clone: (from: B) => { stream: ReadableStream<Uint8Array>; branch: B }
+  /** `await using` ended: the branch is closed; the last one settles the body. */
+  dispose: (branch: B) => Promise<void>
   /**
    * The error ky-pool failed the body with (reclaimed, idle timeout, disposed), if it did: body methods
    * reject with it. Left to themselves, some runtimes' body methods reject with an error of their own
@@ -25,24 +29,31 @@ interface StandInMeta {
    */
   failure: () => unknown
   /** The whole body, read straight from its source (see `TrackedBody.readAll`). */
-  readAll: (copy: boolean) => Promise<Uint8Array<ArrayBuffer>>
-  /** The stream the stand-in was made with; a clone, or a cloned original, has a tee branch instead. */
+  readAll: (branch: B, copy: boolean) => Promise<Uint8Array<ArrayBuffer>>
+}
+
+/** What a stand-in knows beyond what `new Response()` can be told. */
+interface StandInMeta {
+  /** The runtime's response, for url, redirected and type: read when asked (undici serializes the URL on each read). */
+  original: Response
+  body: StandInBody
+  branch: object
+  /** The stream the stand-in was made with. */
   stream: ReadableStream<Uint8Array>
 }
 
-export function standInResponse(
+export function standInResponse<B extends object>(
   original: Response,
-  body: ReadableStream<Uint8Array>,
-  hooks: Pick<StandInMeta, 'dispose' | 'failure' | 'readAll'>,
+  opened: { stream: ReadableStream<Uint8Array>; branch: B },
+  body: StandInBody<B>,
 ): Response {
   const meta: StandInMeta = {
     original,
-    dispose: hooks.dispose,
-    failure: hooks.failure,
-    readAll: hooks.readAll,
-    stream: body,
+    body: body as unknown as StandInBody,
+    branch: opened.branch,
+    stream: opened.stream,
   }
-  return new (standInClass())(body, original, meta)
+  return new (standInClass())(opened.stream, original, meta)
 }
 
 /** A response without a body (HEAD, 204, 304, …) is returned as is, disposable like the others. */
@@ -100,14 +111,23 @@ function defineStandIn(Base: typeof Response): StandInClass {
       return this.#meta.original.type
     }
 
-    /** The runtime's clone would be a plain Response without url, redirected and type. */
+    /**
+     * A branch of the tracked body rather than the runtime's tee: a tee reads a chunk the moment it is
+     * made, so a clone nobody reads (ky makes one per `afterResponse` hook) made the body look read, and
+     * a forgotten response could no longer be reclaimed. (The runtime's clone would also lose url,
+     * redirected and type.)
+     */
     override clone(): Response {
-      const branch = super.clone()
-      return new StandInResponse(branch.body!, this, this.#meta)
+      if (this.bodyUsed || this.body?.locked) {
+        throw new TypeError('Response.clone: the body has already been used or is locked')
+      }
+      const meta = this.#meta
+      const opened = meta.body.clone(meta.branch)
+      return new StandInResponse(opened.stream, this, { ...meta, ...opened })
     }
 
     [asyncDispose](): Promise<void> {
-      return this.#meta.dispose(this)
+      return this.#meta.body.dispose(this.#meta.branch)
     }
 
     override arrayBuffer(): Promise<ArrayBuffer> {
@@ -143,17 +163,16 @@ function defineStandIn(Base: typeof Response): StandInClass {
     /**
      * The fast way to read a whole body: straight from the tracked body, skipping the stand-in stream
      * (a promise and a queue round trip per chunk). Taken only when the runtime's own method would read
-     * the stand-in stream from its start (not a tee branch: after `clone()` both branches read through
-     * the tee), and only where cancelling the stream marks the response used (probed
+     * the stand-in stream from its start, and only where cancelling the stream marks the response used (probed
      * once per class), since that is how the stand-in ends up exactly as the runtime's read leaves it:
      * `bodyUsed`, its stream locked. Otherwise undefined, and the runtime's method runs. `copy` as in
      * `TrackedBody.readAll`: the caller gets the bytes (arrayBuffer, bytes), which must be its own.
      */
     #readAll(copy: boolean): Promise<Uint8Array<ArrayBuffer>> | undefined {
       if (!cancelMarksUsed || this.bodyUsed) return undefined
-      const stream = this.body
-      if (stream !== this.#meta.stream || stream.locked) return undefined
-      const whole = this.#meta.readAll(copy) // first: from now on the stream's cancel is ignored
+      const { stream, branch, body } = this.#meta
+      if (this.body !== stream || stream.locked) return undefined
+      const whole = body.readAll(branch, copy) // first: from now on the stream's cancel is ignored
       stream
         .getReader()
         .cancel()
@@ -166,7 +185,7 @@ function defineStandIn(Base: typeof Response): StandInClass {
       try {
         return await read()
       } catch (error) {
-        throw (used ? undefined : this.#meta.failure()) ?? error
+        throw (used ? undefined : this.#meta.body.failure()) ?? error
       }
     }
   }

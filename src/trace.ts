@@ -9,10 +9,16 @@
  * httptrace.ClientTrace, each event says where the time went. URLs are redacted (see redact.ts).
  */
 
-import type { SettleHow } from './body.ts'
-import type { ReclaimCause } from './errors/body.ts'
+import type {
+  LeakDetector,
+  Protocol,
+  ProtocolSource,
+  ReclaimAction,
+  ReclaimCause,
+  SettleHow,
+} from './lifecycle.ts'
 
-export type { ReclaimCause, SettleHow }
+export type { LeakDetector, Protocol, ProtocolSource, ReclaimAction, ReclaimCause, SettleHow }
 
 interface EventBase {
   /** Per-pool sequence number of the request (one per attempt: ky calls fetch again on retry). */
@@ -27,7 +33,14 @@ interface EventBase {
 
 export type TraceEvent =
   | (EventBase & { type: 'queued'; priority: number; queued: number; limit: number })
-  | (EventBase & { type: 'acquired'; waited: number })
+  | (EventBase & {
+      type: 'acquired'
+      waited: number
+      /** The origin's limit in force, and the protocol (with its source) it follows from. */
+      limit: number
+      protocol: Protocol
+      protocolSource: ProtocolSource
+    })
   | (EventBase & { type: 'rejected'; reason: 'aborted' | 'queue-timeout' | 'queue-full'; waited: number })
   | (EventBase & { type: 'headers'; status: number; ms: number })
   | (EventBase & {
@@ -41,7 +54,8 @@ export type TraceEvent =
     })
   | (EventBase & {
       type: 'reclaimed'
-      action: 'drained' | 'cancelled'
+      action: ReclaimAction
+      /** `before-send`: drained so that the next request to its origin could reuse its connection. */
       cause: ReclaimCause | 'before-send'
       held: number
     })
@@ -59,18 +73,21 @@ export interface LeakReport {
   /** The stack of the call that made the request, ky and ky-pool frames removed. */
   callSite: string
   /** What noticed it: the watchdog (unread past `leakAfter`), garbage collection, or `settle()`. */
-  detectedBy: 'watchdog' | 'gc' | 'settle'
+  detectedBy: LeakDetector
   /** What the pool did with the body: took it into memory, or cancelled it. */
-  action: 'drained' | 'cancelled'
+  action: ReclaimAction
 }
 
 export interface OriginStats {
   /** Requests holding a slot: from acquired until their body settled. */
   inFlight: number
   queued: number
+  /** ky-pool's per-origin limit in force (`Infinity`: no cap of its own; the runtime's applies). */
   limit: number
-  /** The protocol the origin was last reached over (`http/1.1`, `h2`, `h3`), where the runtime tells (browsers, via Resource Timing). */
-  protocol?: string
+  /** The protocol the origin is reached over, as far as ky-pool knows, which sets its default limit. */
+  protocol: Protocol
+  /** Where that comes from: `observed` (Resource Timing, undici's connection events), `declared` (`pool.origins`), `default` (unknown). */
+  protocolSource: ProtocolSource
 }
 
 export interface PoolStats {

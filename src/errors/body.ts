@@ -1,7 +1,7 @@
+import type { ReclaimCause } from '../lifecycle.ts'
 import { KyPoolRequestError, type RequestInfo } from './base.ts'
 
-/** Why the pool took a body away from its caller. */
-export type ReclaimCause = 'pressure' | 'watchdog' | 'gc' | 'settle'
+export type { ReclaimCause }
 
 /**
  * The body was cancelled by ky-pool before the caller read it, to give its slot (and connection) to
@@ -17,7 +17,7 @@ export class BodyReclaimedError extends KyPoolRequestError {
   constructor(request: RequestInfo, cause: ReclaimCause, held: number, limit: number, drainLimit: number) {
     const why =
       cause === 'pressure'
-        ? `another request needed its slot (limit ${limit} on ${request.origin})`
+        ? `another request needed what it held (its slot, connection or flow-control window; limit ${limit} on ${request.origin})`
         : cause === 'watchdog'
           ? 'it was left unread past pool.leakAfter'
           : cause === 'settle'

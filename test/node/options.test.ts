@@ -60,7 +60,7 @@ describe('limits and durations', () => {
       pool: { maxQueue: Number.POSITIVE_INFINITY, queueTimeout: Number.POSITIVE_INFINITY, drainLimit: 0 },
     })
     expect(pooled.pool.options).toMatchObject({
-      perOrigin: defaults.perOrigin,
+      perOrigin: undefined, // the default: it follows each origin's protocol
       maxQueue: Number.POSITIVE_INFINITY,
       queueTimeout: Number.POSITIVE_INFINITY,
       drainLimit: 0,

@@ -184,7 +184,8 @@ describe.each([
 
   it('a fresh createClient() in workerd allows 6 per origin and 6 in total per invocation', async () => {
     const [report] = (await wave(worker, server, 1, { label: 'defaults' })) as InvocationReport[]
-    expect(report?.defaults).toEqual({ perOrigin: 6, total: 6 })
+    // JSON: Infinity arrives as null. No cap of ky-pool's own on slots; 6 awaiting headers, the platform's rule.
+    expect(report?.defaults).toEqual({ total: null, awaitingHeaders: 6 })
   })
 })
 

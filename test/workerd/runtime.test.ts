@@ -5,19 +5,24 @@
  */
 import { describe, expect, it } from 'vitest'
 import { createClient } from '../../src/index.ts'
-import { currentRuntime, invocationKey, runtimeDefaults } from '../../src/runtime.ts'
+import { currentRuntime, invocationKey } from '../../src/runtime.ts'
 
 describe('ky-pool in workerd', () => {
-  it('detects workerd and allows 6 per origin and 6 in total (6 connections per invocation)', () => {
+  it("detects workerd and mirrors the platform's rule: 6 awaiting headers, no cap of ky-pool's own on bodies", () => {
     expect(currentRuntime()).toBe('workerd')
-    expect(runtimeDefaults()).toEqual({ perOrigin: 6, total: 6 })
-    const { perOrigin, total } = createClient().pool.options
-    expect({ perOrigin, total }).toEqual({ perOrigin: 6, total: 6 })
+    const { perOrigin, total, awaitingHeaders } = createClient().pool.options
+    expect({ perOrigin, total, awaitingHeaders }).toEqual({
+      perOrigin: undefined,
+      total: Infinity,
+      awaitingHeaders: 6,
+    })
   })
 
   it('explicit options still win over the workerd defaults', () => {
-    const { perOrigin, total } = createClient({ pool: { perOrigin: 2, total: 4 } }).pool.options
-    expect({ perOrigin, total }).toEqual({ perOrigin: 2, total: 4 })
+    const { perOrigin, total, awaitingHeaders } = createClient({
+      pool: { perOrigin: 2, total: 4, awaitingHeaders: 3 },
+    }).pool.options
+    expect({ perOrigin, total, awaitingHeaders }).toEqual({ perOrigin: 2, total: 4, awaitingHeaders: 3 })
   })
 
   it('the vitest-plugin runner has no active tracing span, so tests here share one pool (see the Miniflare tests)', () => {

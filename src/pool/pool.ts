@@ -1,0 +1,425 @@
+/**
+ * The pool: one request's way through the limiter and the body tracker. It knows HTTP (Request,
+ * Response, origins) but not ky; client.ts plugs it into ky as the `fetch` option. docs/design.md tells
+ * the model; in short: a slot is acquired before the request is sent and released when the response
+ * body settles — read to the end, cancelled, drained into memory, or errored — because that is when
+ * the runtime can reuse the connection. Null-body responses settle at headers. What a slot is worth
+ * per origin (its protocol, the runtime) is slots.ts's business; taking forgotten bodies back is
+ * reclaim.ts's; finding leaks is watch.ts's; telling what happened is events.ts's.
+ */
+import { type Branch, TrackedBody } from '../body.ts'
+import { LeakError } from '../errors/leak.ts'
+import { QueueFullError, QueueTimeoutError } from '../errors/queue.ts'
+import { LeakReporter } from '../leaks.ts'
+import type { SettleHow } from '../lifecycle.ts'
+import { type Lease, Limiter, LimiterRejection } from '../limiter.ts'
+import {
+  type PoolOptions,
+  type ResolvedPoolOptions,
+  resolvePoolOptions,
+  resolveRequestOptions,
+} from '../options.ts'
+import { originOf, originOfRequestUrl } from '../origin.ts'
+import { ProtocolBook } from '../protocols.ts'
+import { redactMessage } from '../redact.ts'
+import { disposable, isNullBodyStatus, standInResponse } from '../response.ts'
+import type { Runtime } from '../runtime.ts'
+import type { LeakReport, PoolStats } from '../trace.ts'
+import { Events } from './events.ts'
+import { Flight, type HeldFlight, hold } from './flight.ts'
+import { HeldFlights } from './held.ts'
+import { Reclaimer } from './reclaim.ts'
+import { Slots } from './slots.ts'
+import { LeakWatch } from './watch.ts'
+
+export type FetchLike = (input: Request, init?: RequestInit) => Promise<Response>
+
+export interface PoolEnvironment {
+  runtime?: Runtime
+  /** Defaults of the runtime, under the caller's options. */
+  defaults?: Partial<ResolvedPoolOptions>
+  /** Told when the pool starts holding bodies, with a promise that resolves when it holds none again. */
+  keepAlive?: (untilIdle: Promise<void>) => void
+  /** Call sites already reported, shared by the pools of one client. */
+  leakSites?: Set<string>
+  /**
+   * The runtime ties I/O, timers and promises to the request that made them (workerd): see
+   * `LeakWatchParts.perRequestContexts` and `LimiterOptions.timerPerWaiter`.
+   */
+  perRequestContexts?: boolean
+}
+
+export class Pool {
+  readonly options: ResolvedPoolOptions
+  readonly #limiter: Limiter
+  /** Requests awaiting headers (`awaitingHeaders`, Workers' rule); undefined when unlimited. */
+  readonly #awaitingHeaders: Limiter | undefined
+  readonly #slots: Slots
+  readonly #held: HeldFlights
+  readonly #events: Events
+  readonly #reclaimer: Reclaimer
+  readonly #watch: LeakWatch
+  #nextId = 0
+  /** `settle()` calls waiting for the next slot given back or body held. */
+  #onChange: (() => void)[] = []
+
+  constructor(options: PoolOptions = {}, environment: PoolEnvironment = {}) {
+    this.options = resolvePoolOptions(options, environment.defaults)
+    const perRequestContexts = environment.perRequestContexts === true
+    this.#slots = new Slots(
+      environment.runtime ?? 'unknown',
+      this.options,
+      new ProtocolBook(this.options.protocols),
+    )
+    this.#slots.protocols.listen(this)
+    this.#limiter = new Limiter({
+      total: this.options.total,
+      maxQueue: this.options.maxQueue,
+      limitOf: (origin) => this.#slots.limit(origin),
+      onPressure: () => this.#reclaimer.relieve(),
+      timerPerWaiter: perRequestContexts,
+    })
+    if (this.options.awaitingHeaders !== Infinity) {
+      const limit = this.options.awaitingHeaders
+      this.#awaitingHeaders = new Limiter({
+        total: limit,
+        maxQueue: this.options.maxQueue,
+        limitOf: () => limit,
+        timerPerWaiter: perRequestContexts,
+      })
+    }
+    this.#held = new HeldFlights(environment.keepAlive)
+    this.#events = new Events(this.options.trace)
+    this.#reclaimer = new Reclaimer({
+      options: this.options,
+      held: this.#held,
+      limiter: this.#limiter,
+      slots: this.#slots,
+      events: this.#events,
+      reclaimedUntouched: (flight) => this.#watch.reclaimedUntouched(flight),
+    })
+    this.#watch = new LeakWatch({
+      options: this.options,
+      held: this.#held,
+      reclaimer: this.#reclaimer,
+      events: this.#events,
+      reporter: new LeakReporter(this.options.leaks, environment.leakSites),
+      perRequestContexts,
+    })
+  }
+
+  /**
+   * Sends `request` with `fetchImpl` once a slot for its origin is free, and returns a Response whose
+   * body holds the slot until it settles. `init.pool` carries per-request options.
+   */
+  async fetch(
+    request: Request,
+    init: RequestInit & { pool?: unknown },
+    fetchImpl: FetchLike,
+  ): Promise<Response> {
+    const url = request.url // serialized on each read
+    const origin = originOfRequestUrl(url)
+    const requestOptions = resolveRequestOptions(init.pool)
+    const fetchInit = 'pool' in init ? withoutPool(init) : init // most requests have none: no copy
+    const flight = new Flight(++this.#nextId, request.method, url, origin, requestOptions.callSite)
+    const signal = request.signal
+    const queuedAt = performance.now()
+    flight.lease = this.#limiter.tryAcquire(origin)
+    const queued = flight.lease === undefined
+    if (queued)
+      flight.lease = await this.#queue(this.#limiter, flight, signal, requestOptions, fetchInit, queuedAt)
+    const lease = flight.lease!
+    if (this.#awaitingHeaders !== undefined) {
+      try {
+        flight.headersLease =
+          this.#awaitingHeaders.tryAcquire('') ??
+          (await this.#queue(this.#awaitingHeaders, flight, signal, requestOptions, fetchInit, queuedAt))
+      } catch (error) {
+        this.#failed(flight, lease)
+        throw error
+      }
+    }
+    flight.acquiredAt = performance.now()
+    if (this.options.trace) this.#traceAcquired(flight, flight.acquiredAt - queuedAt)
+
+    let response: Response
+    try {
+      const reclaiming = this.#reclaimer.beforeSend(origin)
+      if (reclaiming !== undefined) await reclaiming
+      this.#reclaimer.afterAcquire(origin)
+      // A queued request usually takes the slot of a body that has just ended: give the runtime the
+      // turn it needs to put that connection back before sending.
+      if ((queued || reclaiming !== undefined) && immediate !== undefined) await nextMacrotask()
+      signal?.throwIfAborted()
+      this.#events.totals.requests++
+      response = await fetchImpl(request, fetchInit)
+    } catch (error) {
+      this.#failed(flight, lease)
+      throw error
+    }
+    flight.headersLease?.release()
+    try {
+      return this.#received(flight, response, signal)
+    } catch (error) {
+      // A custom fetch may resolve anything: a Response whose body is locked or used, or no Response at all.
+      if (flight.body === undefined) this.#failed(flight, lease)
+      else flight.body.fail(error)
+      throw error
+    }
+  }
+
+  /** Fetch failed (or never started): the slot goes back at once. */
+  #failed(flight: Flight, lease: Lease): void {
+    flight.headersLease?.release()
+    if (lease.released) return
+    lease.release()
+    if (this.options.trace) {
+      const held = performance.now() - flight.acquiredAt
+      this.#events.emit({
+        type: 'settled',
+        ...this.#events.base(flight),
+        how: 'errored',
+        bytes: 0,
+        held,
+        status: undefined,
+      })
+    }
+    this.#changed()
+  }
+
+  /** Headers are in: a null body settles now, any other is tracked and holds the slot until it settles. */
+  #received(flight: Flight, response: Response, signal: AbortSignal | null): Response {
+    const status = response.status
+    flight.headersAt = performance.now()
+    flight.status = status
+    this.#reclaimer.noteHeaders(flight.origin, flight.headersAt - flight.acquiredAt)
+    if (this.options.trace) {
+      const ms = flight.headersAt - flight.acquiredAt
+      this.#events.emit({ type: 'headers', ...this.#events.base(flight), status, ms })
+    }
+    if (response.body === null || flight.method === 'HEAD' || isNullBodyStatus(status)) {
+      // The runtime may still hand out an (empty) body stream for these; nothing waits on it.
+      this.#release(flight, 'read', 0)
+      return disposable(response)
+    }
+    return this.#track(flight, response, signal)
+  }
+
+  /** Waits in `limiter`'s queue for `flight`; rejections become the public, HTTP-aware errors. */
+  async #queue(
+    limiter: Limiter,
+    flight: Flight,
+    signal: AbortSignal | null,
+    options: { priority?: number; queueTimeout?: number },
+    init: RequestInit,
+    queuedAt: number,
+  ): Promise<Lease> {
+    const fetchPriority = init.priority
+    const priority = options.priority ?? (fetchPriority === 'high' ? 1 : fetchPriority === 'low' ? -1 : 0)
+    const queueTimeout = options.queueTimeout ?? this.options.queueTimeout
+    const key = limiter === this.#limiter ? flight.origin : ''
+    if (this.options.trace) {
+      const queuedNow = limiter.queuedOn(key) + 1
+      const limit = limiter.keyStats(key)?.limit ?? this.#slots.limit(flight.origin)
+      this.#events.emit({ type: 'queued', ...this.#events.base(flight), priority, queued: queuedNow, limit })
+    }
+    try {
+      // What the first queue took counts against the timeout of the second (awaiting headers).
+      const timeout = queueTimeout - (performance.now() - queuedAt)
+      return await limiter.acquire(key, { priority, timeout, signal: signal ?? undefined })
+    } catch (error) {
+      const waited = performance.now() - queuedAt
+      const totals = this.#events.totals
+      if (error instanceof LimiterRejection) {
+        if (error.kind === 'timeout') {
+          totals.queueTimeouts++
+          this.#events.rejected(flight, 'queue-timeout', waited)
+          throw new QueueTimeoutError(flight, error.limit, waited, queueTimeout)
+        }
+        totals.queueFull++
+        this.#events.rejected(flight, 'queue-full', 0)
+        throw new QueueFullError(flight, error.limit, this.options.maxQueue)
+      }
+      totals.aborted++
+      this.#events.rejected(flight, 'aborted', waited)
+      throw error
+    }
+  }
+
+  #traceAcquired(flight: Flight, waited: number): void {
+    const { protocol, source } = this.#slots.protocols.get(flight.origin)
+    const limit = this.#limiter.keyStats(flight.origin)?.limit ?? this.#slots.limit(flight.origin)
+    this.#events.emit({
+      type: 'acquired',
+      ...this.#events.base(flight),
+      waited,
+      limit,
+      protocol,
+      protocolSource: source,
+    })
+  }
+
+  #track(flight: Flight, response: Response, signal: AbortSignal | null): Response {
+    const onAbort = () => {
+      // A body its caller never touched would otherwise hold the slot until GC (e.g. ky's timeout fired after
+      // headers). The caller's abort ended it, so it is no leak, even once garbage-collected.
+      if (body.touched) return
+      this.#watch.unwatch(held)
+      body.fail(signal!.reason)
+    }
+    const body = new TrackedBody(response.body!, {
+      onSettle: (how, bytes) => {
+        signal?.removeEventListener('abort', onAbort)
+        this.#release(held, how, bytes)
+      },
+      declaredLength: () => {
+        const length = Number(response.headers.get('content-length') ?? Number.NaN)
+        return Number.isFinite(length) ? length : undefined
+      },
+    })
+    const held = hold(flight, body)
+    this.#held.add(held)
+    signal?.addEventListener('abort', onAbort, { once: true })
+    const standIn = this.#standIn(held, response)
+    // Aborted after fetch resolved but before now: the listener will never fire.
+    if (signal?.aborted) onAbort()
+    this.#watch.start()
+    // Requests already queued for this slot: the relief that ran when they queued could not see this body.
+    // A macrotask from now, so that a caller who reads at once has touched it by then.
+    if (this.#limiter.queued > 0) this.#reclaimer.schedule(performance.now())
+    this.#changed() // settle() re-checks: a new untouched body may need reclaiming
+    return standIn
+  }
+
+  /**
+   * The caller's Response around the tracked body. A separate function on purpose: V8 gives all closures
+   * of one scope a shared context, and `#track`'s closures (the settle hook, the abort listener) live as
+   * long as the body is held, so a closure there that mentioned the stream would keep it reachable from
+   * the held flights and the FinalizationRegistry could never see a dropped response collected.
+   */
+  #standIn(flight: HeldFlight, response: Response): Response {
+    const body = flight.body
+    const watched = (opened: { stream: ReadableStream<Uint8Array>; branch: Branch }) => {
+      // The stream, not the Response: a caller may keep only `res.body` and read it later.
+      this.#watch.watch(opened.stream, { flight, branch: opened.branch })
+      return opened
+    }
+    const { drainLimit, reclaimAfter } = this.options
+    return standInResponse(response, watched(body.openStream()), {
+      clone: (from) => watched(body.cloneStream(from)),
+      dispose: (branch) => {
+        const reason = new DOMException('The response was disposed', 'AbortError')
+        return body.dispose(branch, drainLimit, performance.now() + reclaimAfter, reason)
+      },
+      failure: () => body.failure,
+      readAll: (branch, copy) => body.readAll(branch, copy),
+    })
+  }
+
+  /** The one place a slot is given back: the body settled (or there was none). */
+  #release(flight: Flight, how: SettleHow, bytes: number): void {
+    flight.lease?.release()
+    if (flight.body !== undefined) {
+      const held = flight as HeldFlight
+      this.#held.delete(held)
+      if (held.body.touched) this.#watch.unwatch(held)
+    }
+    if (this.options.trace) {
+      const held = performance.now() - flight.acquiredAt
+      this.#events.emit({
+        type: 'settled',
+        ...this.#events.base(flight),
+        how,
+        bytes,
+        held,
+        status: flight.status,
+      })
+    }
+    this.#changed()
+  }
+
+  /** An origin's observed protocol changed (ProtocolBook): its limit follows, and queued requests may go. */
+  protocolChanged(origin: string): void {
+    this.#limiter.refreshLimit(origin)
+  }
+
+  /** Records a retry (ky is about to call fetch again for this request). */
+  noteRetry(request: Request, retryCount: number, error: unknown): void {
+    if (!this.options.trace) return
+    const flight = new Flight(0, request.method, request.url, safeOrigin(request.url), undefined)
+    const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+    this.#events.emit({
+      type: 'retry',
+      ...this.#events.base(flight),
+      retryCount,
+      error: redactMessage(reason),
+    })
+  }
+
+  stats(): PoolStats {
+    return this.#events.stats(this.#limiter, this.#slots)
+  }
+
+  /**
+   * Resolves when nothing is in flight or queued. First reclaims every body nobody has touched (and
+   * keeps doing so for responses that arrive meanwhile), then returns the leak reports gathered since
+   * the last call; in strict mode it throws a `LeakError` with them instead. Every reclaim has a
+   * deadline, so a trickling body cannot keep it waiting; a body its caller is reading can, until
+   * `idleTimeout`.
+   */
+  async settle(): Promise<LeakReport[]> {
+    for (;;) {
+      // An untouched body gets one macrotask from when settle() first sees it: a caller that reads at once
+      // (`await client.get(url).json()`, or `const res = await …` then a read) has touched it by then, even
+      // when its response arrived while settle() was waiting (a graceful shutdown with requests in flight).
+      const untouched = [...this.#held].filter((flight) => !flight.body.touched && !flight.leaked)
+      if (untouched.length > 0) {
+        await nextMacrotask()
+        for (const flight of untouched) {
+          if (flight.body.touched || flight.body.settled) continue
+          this.#watch.leak(flight, 'settle', this.#watch.action(flight))
+          void this.#reclaimer.reclaim(flight, 'settle')
+        }
+        continue
+      }
+      if (this.#limiter.acquired === 0 && this.#limiter.queued === 0) break
+      await new Promise<void>((resolve) => this.#onChange.push(resolve))
+    }
+    this.#watch.reportReclaimedUntouched()
+    this.#watch.stop()
+    this.#reclaimer.schedule(Infinity)
+    const leaks = this.#watch.takeReports()
+    if (this.options.leaks === 'strict' && leaks.length > 0) throw new LeakError(leaks)
+    return leaks
+  }
+
+  /** Wakes `settle()` whenever a slot is given back or a new body is held, so it can re-check. */
+  #changed(): void {
+    if (this.#onChange.length === 0) return
+    const waiting = this.#onChange
+    this.#onChange = []
+    for (const resolve of waiting) resolve()
+  }
+}
+
+/**
+ * undici (Node's fetch) gives a finished connection back to its pool one `setImmediate` after the
+ * response ended; a request sent sooner opens a new connection. Where there is no `setImmediate`
+ * (browsers, workerd) there is nothing to wait for.
+ */
+const immediate = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate
+const nextMacrotask = (): Promise<void> =>
+  new Promise((resolve) => (immediate ? immediate(resolve) : setTimeout(resolve, 0)))
+
+/** `init` without the pool's own options, for the runtime's fetch. */
+function withoutPool({ pool, ...init }: RequestInit & { pool?: unknown }): RequestInit {
+  return init
+}
+
+function safeOrigin(url: string): string {
+  try {
+    return originOf(url)
+  } catch {
+    return ''
+  }
+}
