@@ -155,7 +155,8 @@ export class TrackedBody {
 
   /** Whether `drain(limit)` may take the body in: untouched, unsettled, not given up on, and not known to be larger than `limit`. */
   canDrain(limit: number): boolean {
-    if (this.touched || this.#settled || this.#drainGaveUp) return false
+    // `#touched`, not `touched`: `dispose()` drains a body it has marked disposed.
+    if (this.#touched || this.#settled || this.#drainGaveUp) return false
     const remaining = this.remaining
     return remaining === undefined || remaining <= limit
   }
@@ -195,7 +196,7 @@ export class TrackedBody {
         return byDrain && !this.#touched ? 'settled' : 'declined'
       }
       if (this.#bytes > limit) return this.#gaveUp('declined')
-      if (this.touched) return 'declined' // a consumer came meanwhile: the rest is its to read
+      if (this.#touched) return 'declined' // a consumer came meanwhile: the rest is its to read
     }
   }
 
@@ -318,7 +319,7 @@ export class TrackedBody {
     if (this.#settled) return // `fail()` or a cancel while the read was pending: the cancel ends it as done
     if (result.done) {
       this.#sourceDone = true
-      this.#settle(this.touched ? 'read' : 'drained')
+      this.#settle(this.#touched ? 'read' : 'drained')
       return
     }
     this.#bytes += result.value.byteLength

@@ -93,10 +93,8 @@ export interface ResolvedPoolOptions {
   /** Undefined: the default, which follows each origin's protocol (src/pool/slots.ts). */
   perOrigin: number | undefined
   total: number
-  /** Per-origin limits. */
-  origins: ReadonlyMap<string, number>
-  /** Declared protocols. */
-  protocols: ReadonlyMap<string, 'h1' | 'h2' | 'h3'>
+  /** Per origin, canonical keys: a limit, or what `{ limit, protocol }` gave. */
+  origins: ReadonlyMap<string, number | OriginOptions>
   awaitingHeaders: number
   maxQueue: number
   queueTimeout: number
@@ -156,15 +154,11 @@ export function resolvePoolOptions(
   const pick = <K extends keyof typeof defaults>(key: K) =>
     options[key] !== undefined ? options[key] : (base[key] ?? defaults[key])
   const perOrigin = options.perOrigin !== undefined ? options.perOrigin : base.perOrigin
-  const origins =
-    options.origins === undefined
-      ? { limits: base.origins ?? new Map(), protocols: base.protocols ?? new Map() }
-      : originSettings(options.origins)
+  const origins = options.origins === undefined ? (base.origins ?? new Map()) : originSettings(options.origins)
   const resolved: ResolvedPoolOptions = {
     perOrigin: perOrigin === undefined ? undefined : count('pool.perOrigin', perOrigin, true),
     total: count('pool.total', pick('total'), true),
-    origins: origins.limits,
-    protocols: origins.protocols,
+    origins,
     awaitingHeaders: count('pool.awaitingHeaders', pick('awaitingHeaders'), true),
     maxQueue: count('pool.maxQueue', pick('maxQueue'), true),
     queueTimeout: duration('pool.queueTimeout', pick('queueTimeout')),
@@ -248,10 +242,7 @@ function bytes(option: string, value: unknown): number {
 
 const protocols = ['h1', 'h2', 'h3'] as const
 
-function originSettings(origins: unknown): {
-  limits: Map<string, number>
-  protocols: Map<string, 'h1' | 'h2' | 'h3'>
-} {
+function originSettings(origins: unknown): Map<string, number | OriginOptions> {
   // A plain object, or a Map (what `pool.options.origins` is, so resolved options can be passed on). Any
   // other object (an array, a Set, a class instance) has no own keys to read: it would mean "no limits".
   if (!isPlainObject(origins) && !(origins instanceof Map)) {
@@ -298,7 +289,13 @@ function originSettings(origins: unknown): {
       declared.set(origin, settings.protocol)
     }
   }
-  return { limits, protocols: declared }
+  const settings = new Map<string, number | OriginOptions>()
+  for (const origin of new Set([...limits.keys(), ...declared.keys()])) {
+    const limit = limits.get(origin)
+    const protocol = declared.get(origin)
+    settings.set(origin, protocol === undefined ? limit! : limit === undefined ? { protocol } : { limit, protocol })
+  }
+  return settings
 }
 
 /** An `origins` key: an http(s) origin and nothing more (a path or query would be silently ignored). */

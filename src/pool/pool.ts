@@ -69,7 +69,7 @@ export class Pool {
     this.#slots = new Slots(
       environment.runtime ?? 'unknown',
       this.options,
-      new ProtocolBook(this.options.protocols),
+      new ProtocolBook(declaredProtocols(this.options)),
     )
     this.#slots.protocols.listen(this)
     this.#limiter = new Limiter({
@@ -414,6 +414,14 @@ const nextMacrotask = (): Promise<void> =>
 /** `init` without the pool's own options, for the runtime's fetch. */
 function withoutPool({ pool, ...init }: RequestInit & { pool?: unknown }): RequestInit {
   return init
+}
+
+function declaredProtocols(options: ResolvedPoolOptions): Map<string, 'h1' | 'h2' | 'h3'> {
+  const declared = new Map<string, 'h1' | 'h2' | 'h3'>()
+  for (const [origin, set] of options.origins) {
+    if (typeof set === 'object' && set.protocol !== undefined) declared.set(origin, set.protocol)
+  }
+  return declared
 }
 
 function safeOrigin(url: string): string {

@@ -76,8 +76,9 @@ export class Slots {
 
   /** ky-pool's cap on requests in flight to `origin`. */
   limit(origin: string): number {
+    const set = this.#options.origins.get(origin)
     return (
-      this.#options.origins.get(origin) ??
+      (typeof set === 'number' ? set : set?.limit) ??
       this.#options.perOrigin ??
       defaultLimits[this.#platform][this.#protocols.protocolOf(origin)]
     )

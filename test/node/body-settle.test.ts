@@ -49,7 +49,7 @@ describe('a slot is held until the body settles', () => {
   it('is given back when the caller cancels the body', async () => {
     const server = await start()
     const pooled = client({ pool: strictOne })
-    const res = await pooled.get(`${server.url}/bytes?size=300000`)
+    const res = await pooled.get(`${server.url}/bytes?size=3000000`)
     expect(pooled.pool.stats().inFlight).toBe(1)
     await res.body!.cancel()
     expect(pooled.pool.stats().inFlight).toBe(0)
@@ -129,15 +129,15 @@ describe('the Response the caller gets', () => {
   it('streams a large body chunk by chunk and frees the slot at the last chunk', async () => {
     const server = await start()
     const pooled = client({ pool: strictOne })
-    const res = await pooled.get(`${server.url}/bytes?size=300000`)
+    const res = await pooled.get(`${server.url}/bytes?size=3000000`)
     let bytes = 0
     let chunks = 0
     for await (const chunk of res.body!) {
       bytes += chunk.byteLength
       chunks++
-      if (bytes < 300000) expect(pooled.pool.stats().inFlight).toBe(1)
+      if (bytes < 3000000) expect(pooled.pool.stats().inFlight).toBe(1)
     }
-    expect({ bytes, more: chunks > 1 }).toEqual({ bytes: 300000, more: true })
+    expect({ bytes, more: chunks > 1 }).toEqual({ bytes: 3000000, more: true })
     expect(pooled.pool.stats().inFlight).toBe(0)
   })
 

@@ -228,8 +228,15 @@ describe('what a user hits with credentials in the URL', () => {
     },
   )
 
-  it('an origins key with userinfo that is fine sets the limit of its origin', () => {
-    const client = createClient({ pool: { origins: { 'https://user:hunter2@api.example': 2 } } })
-    expect([...client.pool.options.origins]).toEqual([['https://api.example', 2]])
+  it('an origins key with userinfo is refused (limits are per origin), and the error never repeats the password', () => {
+    let error: unknown
+    try {
+      createClient({ pool: { origins: { 'https://user:hunter2@api.example': 2 } } })
+    } catch (thrown) {
+      error = thrown
+    }
+    expect(error).toBeInstanceOf(PoolConfigError)
+    expect((error as Error).message).toContain('keyed by an origin only')
+    expect(found(textOf(error))).toEqual([])
   })
 })

@@ -15,11 +15,11 @@ function setup() {
 }
 
 describe('await using', () => {
-  it('cancels a 200 KB body left unread when the scope ends, freeing the slot', async () => {
+  it('cancels a 2 MB body (more than drainLimit) left unread when the scope ends, freeing the slot', async () => {
     const server = await start()
     const { log, pooled } = setup()
     {
-      await using res = await pooled.get(`${server.url}/bytes?size=200000`)
+      await using res = await pooled.get(`${server.url}/bytes?size=2000000`)
       expect(res.status).toBe(200)
       expect(pooled.pool.stats().inFlight).toBe(1)
     }
@@ -60,7 +60,7 @@ describe('await using', () => {
     const server = await start()
     const { pooled } = setup()
     const failing = async () => {
-      await using res = await pooled.get(`${server.url}/bytes?size=200000`)
+      await using res = await pooled.get(`${server.url}/bytes?size=2000000`)
       if (res.ok) throw new Error('parse failed')
     }
     await expect(failing()).rejects.toThrow('parse failed')
@@ -93,7 +93,7 @@ describe('await using', () => {
   it('disposing both the original and its clone cancels the body and frees the slot', async () => {
     const server = await start()
     const { log, pooled } = setup()
-    const res = await pooled.get(`${server.url}/bytes?size=200000`)
+    const res = await pooled.get(`${server.url}/bytes?size=2000000`)
     {
       await using copy = res.clone()
       await using original = res

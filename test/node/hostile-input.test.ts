@@ -17,6 +17,8 @@ import {
 import { type LoopbackServer, startServer } from '../support/loopback-server.ts'
 
 const servers: LoopbackServer[] = []
+/** Node's undici reports each connection (diagnostics_channel): a plain-http origin is seen as HTTP/1.1. */
+const h1 = { protocol: 'h1', protocolSource: 'observed' } as const
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((server) => server.close()))
 })
@@ -236,7 +238,7 @@ describe('one origin spelled many ways counts as one', () => {
     ]
     expect(urls).toHaveLength(20)
     const { during, peak, requests } = await through(server, urls)
-    expect(during.origins).toEqual({ [server.origin]: { inFlight: 1, queued: 19, limit: 1 } })
+    expect(during.origins).toEqual({ [server.origin]: { inFlight: 1, queued: 19, limit: 1, ...h1 } })
     expect(peak).toBe(1)
     expect(requests).toBe(20)
   })
@@ -253,7 +255,7 @@ describe('one origin spelled many ways counts as one', () => {
       `http://[0::1]:0${port}`,
     ].map((origin) => `${origin}/hold?size=2`)
     const { during, peak } = await through(server, urls)
-    expect(during.origins).toEqual({ [`http://[::1]:${port}`]: { inFlight: 1, queued: 5, limit: 1 } })
+    expect(during.origins).toEqual({ [`http://[::1]:${port}`]: { inFlight: 1, queued: 5, limit: 1, ...h1 } })
     expect(peak).toBe(1)
   })
 
@@ -287,7 +289,7 @@ describe('one origin spelled many ways counts as one', () => {
     const calls = spellings.map((url) => client.get(url, { signal: controller.signal }).catch(() => {}))
     await new Promise((resolve) => setImmediate(resolve))
     expect(client.pool.stats().origins).toEqual({
-      'https://xn--bcher-kva.example': { inFlight: 1, queued: 9, limit: 1 },
+      'https://xn--bcher-kva.example': { inFlight: 1, queued: 9, limit: 1, protocol: 'unknown', protocolSource: 'default' },
     })
     expect(started).toHaveLength(1)
     controller.abort()
@@ -300,7 +302,7 @@ describe('one origin spelled many ways counts as one', () => {
       pool: {
         origins: {
           'https://bücher.example': 2,
-          'HTTPS://XN--BCHER-KVA.EXAMPLE:443/path?q': 2,
+          'HTTPS://XN--BCHER-KVA.EXAMPLE:443/': 2,
           'https://bücher.example.': 2,
           'http://bücher.example': 3,
           'https://bücher.example:8443': 4,
@@ -318,6 +320,17 @@ describe('one origin spelled many ways counts as one', () => {
       'http://[::1]': 5,
       'http://127.0.0.1': 6,
     })
+  })
+
+  it.each([
+    'https://api.example/v1',
+    'https://api.example/?q=1',
+    'https://api.example/#top',
+    'https://me@api.example',
+  ])('an origins key with more than an origin (%s) is refused: it would be silently ignored', (key) => {
+    const error = failureOfSync(() => createClient({ pool: { origins: { [key]: 2 } } }))
+    expect(error).toBeInstanceOf(PoolConfigError)
+    expect((error as Error).message).toMatch(/keyed by an origin only .*"https:\/\/api\.example"/)
   })
 
   it('two spellings with different limits are refused, naming both limits (never a silent pick)', () => {

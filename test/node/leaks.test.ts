@@ -32,11 +32,11 @@ describe('leak reports', () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
     const pooled = client({ pool: { leaks: 'warn', callSites: 'always' } })
     for (let i = 0; i < 3; i++) await leakHere(pooled, `${server.url}/bytes?size=100`)
-    await leakThere(pooled, `${server.url}/bytes?size=300000`)
+    await leakThere(pooled, `${server.url}/bytes?size=3000000`)
     const reports = await pooled.pool.settle()
     expect(reports).toHaveLength(4)
     const small = reports.filter((report) => report.url.endsWith('size=100'))
-    const large = reports.filter((report) => report.url.endsWith('size=300000'))
+    const large = reports.filter((report) => report.url.endsWith('size=3000000'))
     expect(small.map((report) => report.callSite.split('\n')[0])).toEqual(
       Array(3).fill(expect.stringContaining(siteOf('// site:first'))),
     )
@@ -126,7 +126,7 @@ describe('leak reports', () => {
     const server = await start()
     const pooled = client({ pool: { leaks: 'strict' } })
     await pooled.get(`${server.url}/json`).json()
-    await (await pooled.get(`${server.url}/bytes?size=300000`)).body?.cancel()
+    await (await pooled.get(`${server.url}/bytes?size=3000000`)).body?.cancel()
     await expect(pooled.pool.settle()).resolves.toEqual([])
     expect(pooled.pool.stats().totals.leaks).toBe(0)
   })

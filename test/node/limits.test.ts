@@ -8,6 +8,8 @@ import type { LoopbackServer } from '../support/loopback-server.ts'
 import { harness, TraceLog } from '../support/pool-harness.ts'
 
 const { start, client } = harness()
+/** Node's undici reports each connection (diagnostics_channel): a plain-http origin is seen as HTTP/1.1. */
+const h1 = { protocol: 'h1', protocolSource: 'observed' } as const
 
 /** Sends `count` held requests to `server` (tag `tag`) and returns a promise for all their bodies. */
 function burst(pooled: PooledKy, url: string, count: number, tag = 't'): Promise<string[]> {
@@ -55,7 +57,7 @@ describe('per-origin limit', () => {
     const bodies = Promise.all(spellings.map((origin) => pooled.get(`${origin}/hold?tag=t`).text()))
     await server.waitForRequests(2)
     expect(pooled.pool.stats().origins).toEqual({
-      [`http://127.0.0.1:${port}`]: { inFlight: 2, queued: 4, limit: 2 },
+      [`http://127.0.0.1:${port}`]: { inFlight: 2, queued: 4, limit: 2, ...h1 },
     })
     await releaseUntil(server, 6)
     await bodies
@@ -68,8 +70,8 @@ describe('per-origin limit', () => {
     const bodies = Promise.all([burst(pooled, narrow.url, 4), burst(pooled, wide.url, 4)])
     await Promise.all([narrow.waitForRequests(1), wide.waitForRequests(3)])
     expect(pooled.pool.stats().origins).toEqual({
-      [narrow.origin]: { inFlight: 1, queued: 3, limit: 1 },
-      [wide.origin]: { inFlight: 3, queued: 1, limit: 3 },
+      [narrow.origin]: { inFlight: 1, queued: 3, limit: 1, ...h1 },
+      [wide.origin]: { inFlight: 3, queued: 1, limit: 3, ...h1 },
     })
     await Promise.all([releaseUntil(narrow, 4), releaseUntil(wide, 4)])
     await bodies

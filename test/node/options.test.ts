@@ -26,7 +26,9 @@ describe('limits and durations', () => {
     ['perOrigin', 0],
     ['perOrigin', Number.NaN],
     ['perOrigin', 1.5],
-    ['perOrigin', Number.POSITIVE_INFINITY],
+    ['perOrigin', Number.NEGATIVE_INFINITY],
+    ['awaitingHeaders', 0],
+    ['awaitingHeaders', Number.NaN],
     ['total', null],
     ['total', -4],
     ['maxQueue', 0],
@@ -57,7 +59,17 @@ describe('limits and durations', () => {
 
   it('accepts the documented edge values', () => {
     const pooled = createClient({
-      pool: { maxQueue: Number.POSITIVE_INFINITY, queueTimeout: Number.POSITIVE_INFINITY, drainLimit: 0 },
+      pool: {
+        maxQueue: Number.POSITIVE_INFINITY,
+        queueTimeout: Number.POSITIVE_INFINITY,
+        drainLimit: 0,
+        origins: { 'https://unbounded.example': Number.POSITIVE_INFINITY },
+      },
+    })
+    expect(pooled.pool.options.origins.get('https://unbounded.example')).toBe(Number.POSITIVE_INFINITY)
+    expect(createClient({ pool: { perOrigin: Number.POSITIVE_INFINITY, total: Number.POSITIVE_INFINITY } }).pool.options).toMatchObject({
+      perOrigin: Number.POSITIVE_INFINITY,
+      total: Number.POSITIVE_INFINITY,
     })
     expect(pooled.pool.options).toMatchObject({
       perOrigin: undefined, // the default: it follows each origin's protocol

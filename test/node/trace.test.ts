@@ -93,7 +93,7 @@ describe('credentials never leave ky-pool', () => {
     }
 
     // A large body left unread holds the only slot…
-    const unread = await pooled.get(`${server.url}/bytes?size=300000&${query}`)
+    const unread = await pooled.get(`${server.url}/bytes?size=3000000&${query}`)
     // …one request times out in the queue, the next is refused because the queue is full…
     const timedOut = pooled.get(`${server.url}/json?${query}`, { pool: { queueTimeout: 50 } }).catch(capture)
     await log.next('queued')

@@ -188,7 +188,7 @@ export const behaviours: Behaviour[] = [
         [['cancelled', 'pressure']],
       )
       const error = await rejects(unread.arrayBuffer(), 'BodyReclaimedError')
-      check.ok(/another request needed its slot/.test(error.message), error.message)
+      check.ok(/another request needed what it held/.test(error.message), error.message)
     },
   },
   {

@@ -166,7 +166,7 @@ export const cells: FaultCell[] = [
     // Nobody reads it, so nobody knows it was reset: after reclaimAfter the pool cancels it for the waiter.
     pool: { reclaimAfter: 50 },
     async run(ctx) {
-      const unread = await ctx.client.get(ctx.url('/reset?phase=body'))
+      const unread = await ctx.client.get(ctx.url('/reset?phase=body&size=2000000')) // more than drainLimit
       const waiting = await ctx.client.get(ctx.url('/json')).json()
       return { waiting, unread: await unread.text().catch((error: unknown) => error) }
     },
@@ -200,7 +200,8 @@ export const cells: FaultCell[] = [
     },
   },
   {
-    name: 'a small body stalls while the pool drains it for a queued request, then its caller reads it',
+    name: 'a small body stalls while the pool drains it for a queued request: the drain gives up after reclaimAfter and cancels it',
+    pool: { reclaimAfter: 50 }, // shorter than the cells' idleTimeout, which would end it first
     async run(ctx) {
       // 99 of 100 bytes arrive, so the body fits in drainLimit and the pool takes it in for the waiter.
       const stalled = await ctx.client.get(ctx.url('/stall?size=100'))
@@ -214,7 +215,9 @@ export const cells: FaultCell[] = [
       expect(outcome.ok).toBe(true)
       const { waiting, stalled } = (outcome as { value: { waiting: unknown; stalled: unknown } }).value
       expect(waiting).toEqual({ ok: true })
-      expect(stalled).toBeInstanceOf(BodyIdleTimeoutError)
+      // Not idleTimeout (a heartbeat every idleTimeout would hold the slot for ever): the drain's own deadline.
+      expect(stalled).toBeInstanceOf(BodyReclaimedError)
+      expect(stalled).toMatchObject({ reason: 'pressure' })
     },
   },
   {
@@ -238,7 +241,7 @@ export const cells: FaultCell[] = [
     name: 'a large body arrives unread while another request already waits for its slot',
     pool: { leakAfter: 60_000, reclaimAfter: 50 },
     async run(ctx) {
-      const first = ctx.client.get(ctx.url('/hold?tag=first&size=200000'))
+      const first = ctx.client.get(ctx.url('/hold?tag=first&size=2000000')) // more than drainLimit
       await ctx.server.waitForRequests(1)
       const queued = nextQueued(ctx)
       const waiting = ctx.client.get(ctx.url('/json')).json()
@@ -318,7 +321,7 @@ export const cells: FaultCell[] = [
     name: 'settle() while a request is in flight: a body that arrives meanwhile and is never read is reclaimed and reported',
     pool: { leaks: 'strict' },
     async run(ctx) {
-      const forgotten = ctx.client.get(ctx.url('/hold?tag=a&size=200000'))
+      const forgotten = ctx.client.get(ctx.url('/hold?tag=a&size=2000000')) // more than drainLimit
       await ctx.server.waitForRequests(1)
       const settling = ctx.client.pool.settle()
       ctx.server.release()
@@ -381,7 +384,7 @@ export const cells: FaultCell[] = [
     name: 'a large body cancelled for a waiter and never read is still reported as a leak',
     pool: { reclaimAfter: 0 },
     async run(ctx) {
-      await ctx.client.get(ctx.url('/bytes?size=200000')) // forgotten
+      await ctx.client.get(ctx.url('/bytes?size=2000000')) // forgotten, more than drainLimit
       const waiting = await ctx.client.get(ctx.url('/json')).json() // takes its slot: the pool cancels it
       await ctx.client.pool.settle()
       return { waiting, leaks: ctx.log.of('leaked'), reclaimed: ctx.log.of('reclaimed') }

@@ -374,7 +374,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Loo
     if (path === '/reset' || path === '/close-before-headers') {
       const phase = path === '/reset' ? params.get('phase') : 'headers'
       if (phase === 'body') {
-        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': '100000' })
+        const length = String(intParam(params, 'size', 100_000))
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': length })
         res.write(fillerBody(KIB).slice(0, KIB), () => req.socket.destroy())
       } else {
         req.socket.destroy()
