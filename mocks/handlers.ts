@@ -14,6 +14,7 @@
  * | `GET /slow?ms=N` | JSON after N ms (default 50) |
  * | `GET /stream?chunks=N&interval=MS` | N chunks (default 5) of `chunk i\n`, one every MS ms (default 10), no Content-Length |
  * | `GET /stall` | headers (declaring 1 MiB; `?declare=0`: no length) and one byte, then nothing until it is cancelled |
+ * | `GET /trickle?every=MS` | no length, one byte every MS ms (default 10) until it is cancelled: an SSE heartbeat, a long poll |
  * | `GET /error/:status` | that status with a JSON body `{ "error": … }` |
  * | `GET /flaky/:status?key=K&times=N` | that status with `Retry-After: 0` and a JSON body the first N times (default 1) per key, then JSON |
  * | `GET /redirect?to=PATH` | 302 to PATH (default `/json`) |
@@ -117,6 +118,19 @@ export function createHandlers(base: string = mockOrigin): RequestHandler[] {
         ? { 'content-length': String(stallDeclared) }
         : { 'transfer-encoding': 'chunked' }
       return new HttpResponse(stream, { headers: { 'content-type': 'text/plain', ...length } })
+    }),
+    http.get(`${base}/trickle`, ({ request }) => {
+      const every = number(new URL(request.url).searchParams.get('every'), 10)
+      const stream = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          await delay(every)
+          controller.enqueue(new TextEncoder().encode('.'))
+        },
+      })
+      // Chunked, not close-delimited: see /stall.
+      return new HttpResponse(stream, {
+        headers: { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' },
+      })
     }),
     http.get(`${base}/error/:status`, ({ params }) => {
       const status = Number(params.status)

@@ -76,13 +76,17 @@ describe('Chromium against a loopback server', () => {
     await expect.poll(async () => (await serverStats()).inFlight, { timeout: 5000 }).toBe(0)
   })
 
-  it('stats() shows the protocol Resource Timing reports for the origin (http/1.1 here)', async () => {
+  it('stats() shows the protocol Resource Timing reports for the origin (HTTP/1.1 here), observed', async () => {
     const pooled = client({ pool: { perOrigin: 1 } })
     await pooled.get(`${server}/json`).json() // completes a resource entry for the origin
     await new Promise((resolve) => setTimeout(resolve, 50)) // PerformanceObserver callbacks are queued
     const held = await pooled.get(`${server}/json`) // stats list origins with something in flight
     const origin = new URL(server).origin
-    expect(pooled.pool.stats().origins[origin]).toMatchObject({ inFlight: 1, protocol: 'http/1.1' })
+    expect(pooled.pool.stats().origins[origin]).toMatchObject({
+      inFlight: 1,
+      protocol: 'h1',
+      protocolSource: 'observed',
+    })
     await held.json()
   })
 

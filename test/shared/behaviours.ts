@@ -74,6 +74,10 @@ export type BehaviourId =
   | 'cancel-while-taken-in'
   | 'whole-body-read'
   | 'call-sites-after-leak'
+  | 'reclaim-after-response-hook'
+  | 'hook-reads-clone'
+  | 'reclaim-trickle'
+  | 'awaiting-headers'
 
 /** Every behaviour must finish in this time; a hang fails the test instead of stalling the runner. */
 const deadline = 10_000
@@ -81,6 +85,90 @@ const deadline = 10_000
 const inFlight = (client: PooledKy, origin: string) => client.pool.stats().origins[origin]?.inFlight ?? 0
 
 export const behaviours: Behaviour[] = [
+  {
+    id: 'reclaim-after-response-hook',
+    name: 'with an afterResponse hook (ky clones the response for it), a forgotten body is still reclaimed and reported',
+    leaks: true,
+    async run({ traced, url, check }) {
+      const hook = () => {} // a logging or auth hook that does not read the body
+      const { client, events } = traced({ pool: { perOrigin: 1 }, hooks: { afterResponse: [hook, hook] } })
+      const forgotten = await client.get(url('/bytes?size=1000'))
+      check.equal(
+        await client.get(url('/json')).json(),
+        { hello: 'world' },
+        'not blocked by the forgotten body',
+      )
+      check.equal(
+        events.filter((event) => event.type === 'reclaimed').map((event) => event.action),
+        ['drained'],
+      )
+      check.equal((await forgotten.text()).length, 1000, 'the drained body is still there for its caller')
+      await client.get(url('/bytes?size=10')) // forgotten for good
+      const leaks = await collectLeaks(client)
+      check.equal(
+        leaks.map((leak) => [leak.url, leak.detectedBy]),
+        [[url('/bytes?size=10'), 'settle']],
+      )
+    },
+  },
+  {
+    id: 'hook-reads-clone',
+    name: 'an afterResponse hook that reads its clone frees the slot, and the caller still reads the whole body',
+    async run({ client: make, url, origin, check }) {
+      let seen = ''
+      const client = make({
+        pool: { perOrigin: 1 },
+        hooks: {
+          afterResponse: [
+            async ({ response }) => {
+              seen = await response.text()
+            },
+          ],
+        },
+      })
+      const res = await client.get(url('/bytes?size=40000'))
+      check.equal(seen.length, 40000, 'the hook read its clone to the end')
+      check.equal(
+        inFlight(client, origin),
+        0,
+        'the body ended: the slot is free although the caller has not read',
+      )
+      check.equal(await res.text(), seen, 'the caller reads every byte, in order')
+    },
+  },
+  {
+    id: 'reclaim-trickle',
+    name: 'a forgotten body that trickles (one byte every 10 ms) is cancelled when its drain runs past reclaimAfter',
+    async run({ traced, url, check, rejects }) {
+      const { client, events } = traced({ pool: { perOrigin: 1, reclaimAfter: 50 } })
+      const trickling = await client.get(url('/trickle?every=10'))
+      check.equal(await client.get(url('/json')).json(), { hello: 'world' }, 'not blocked for good')
+      check.equal(
+        events.filter((event) => event.type === 'reclaimed').map((event) => [event.action, event.cause]),
+        [['cancelled', 'pressure']],
+      )
+      await rejects(trickling.text(), 'BodyReclaimedError')
+    },
+  },
+  {
+    id: 'awaiting-headers',
+    name: 'awaitingHeaders (the Workers rule) counts a request until its headers arrive, not until its body settles',
+    async run({ traced, url, check }) {
+      const { client, events } = traced({ pool: { awaitingHeaders: 1 } })
+      const queuedCount = () => events.filter((event) => event.type === 'queued').length
+      const streaming = await client.get(url('/stream?chunks=3&interval=20'))
+      check.equal(
+        await client.get(url('/json')).json(),
+        { hello: 'world' },
+        'sent while the first body streams',
+      )
+      check.equal(queuedCount(), 0, 'nothing waited: the first request had its headers')
+      const slow = [client.get(url('/slow?ms=30&a')).json(), client.get(url('/slow?ms=30&b')).json()]
+      check.equal(await Promise.all(slow), [{ hello: 'world' }, { hello: 'world' }])
+      check.equal(queuedCount(), 1, "the second waited for the first one's headers")
+      check.equal(await streaming.text(), 'chunk 0\nchunk 1\nchunk 2\n')
+    },
+  },
   {
     id: 'held-until-settled',
     name: 'a slot is held from before the request is sent until its body is read, not when headers arrive',
