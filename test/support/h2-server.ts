@@ -92,7 +92,14 @@ export interface H2Server {
 }
 
 type Req = http.IncomingMessage | http2.Http2ServerRequest
-type Res = http.ServerResponse | http2.Http2ServerResponse
+/** What the handlers use of either response type, node:http's and node:http2's compat one (their overloads do not unify). */
+interface Res {
+  writeHead(status: number, headers: Record<string, string>): unknown
+  write(chunk: Uint8Array): boolean
+  end(body?: string | Uint8Array): unknown
+  once(event: 'close' | 'drain', listener: () => void): unknown
+  on(event: 'error', listener: () => void): unknown
+}
 
 const CHUNK = 16 * 1024
 
@@ -131,7 +138,9 @@ export async function startH2Server(options: H2ServerOptions = {}): Promise<H2Se
 
   const commonHeaders = (req: Req, url: URL): Record<string, string> => {
     const h2 = req.httpVersion === '2.0'
-    const id = h2 ? connectionOf.get((req as http2.Http2ServerRequest).stream.session!) : connectionOf.get(req.socket)
+    const id = h2
+      ? connectionOf.get((req as http2.Http2ServerRequest).stream.session!)
+      : connectionOf.get(req.socket)
     const headers: Record<string, string> = {
       'access-control-allow-origin': '*',
       'access-control-expose-headers': 'x-protocol, x-connection',
@@ -222,7 +231,11 @@ export async function startH2Server(options: H2ServerOptions = {}): Promise<H2Se
 
     const file = statics.get(path)
     if (file !== undefined) {
-      res.writeHead(200, { ...headers, 'content-type': file.type, 'content-length': String(file.body.length) })
+      res.writeHead(200, {
+        ...headers,
+        'content-type': file.type,
+        'content-length': String(file.body.length),
+      })
       res.end(file.body)
       return
     }
@@ -239,17 +252,26 @@ export async function startH2Server(options: H2ServerOptions = {}): Promise<H2Se
       const n = Number(bytes[1])
       const chunks = Math.max(0, Math.floor(Number(url.searchParams.get('chunks') ?? 0)))
       const every = Math.max(0, Number(url.searchParams.get('every') ?? 0))
-      res.writeHead(200, { ...headers, 'content-type': 'application/octet-stream', 'content-length': String(n) })
+      res.writeHead(200, {
+        ...headers,
+        'content-type': 'application/octet-stream',
+        'content-length': String(n),
+      })
       if (req.method === 'HEAD') {
         res.end()
         return
       }
       if (chunks <= 1 || n === 0) {
-        pump(res, n, () => gone, () => res.end())
+        pump(
+          res,
+          n,
+          () => gone,
+          () => res.end(),
+        )
         return
       }
       // Headers now, then one slice every `every` ms: a body that streams slowly.
-      if ('flushHeaders' in res) res.flushHeaders()
+      if ('flushHeaders' in res) (res as http.ServerResponse).flushHeaders()
       const size = Math.ceil(n / chunks)
       for (let i = 0; i < chunks; i++) {
         const from = i * size
@@ -417,7 +439,12 @@ function nodePath(): string {
   return existsSync(local) ? local : 'node'
 }
 
-async function control(method: string, url: string, body?: Uint8Array | string, type?: string): Promise<unknown> {
+async function control(
+  method: string,
+  url: string,
+  body?: Uint8Array | string,
+  type?: string,
+): Promise<unknown> {
   const init: RequestInit = { method }
   if (body !== undefined) {
     init.body = body as BodyInit
@@ -437,7 +464,8 @@ export async function spawnH2Server(options: H2ServerOptions = {}): Promise<Spaw
   const args = [thisFile, '--protocol', options.protocol ?? 'h1+h2']
   if (options.port !== undefined) args.push('--port', String(options.port))
   if (options.timingAllowOrigin) args.push('--tao')
-  if (options.maxConcurrentStreams !== undefined) args.push('--max-streams', String(options.maxConcurrentStreams))
+  if (options.maxConcurrentStreams !== undefined)
+    args.push('--max-streams', String(options.maxConcurrentStreams))
   const child = spawn(nodePath(), args, { stdio: ['pipe', 'pipe', 'inherit'] })
   const exited = new Promise<void>((done) => child.once('close', () => done()))
   const info = await new Promise<{ url: string; control: string; protocol: ServerProtocol; cert: string }>(
