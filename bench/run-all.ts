@@ -47,6 +47,10 @@ const runs: BenchRun[] = [
   { name: 'limiter', script: 'limiter.ts', byDefault: true },
   { name: 'soak', script: 'soak.ts', byDefault: true },
   { name: 'soak-100k', script: 'soak.ts', env: { SOAK_N: '100000' }, byDefault: false },
+  // Issue 14: h1/h2 × Node/Deno/Chromium/workerd, loopback and 20/80 ms RTT (about 8 minutes; runs Deno,
+  // Chromium and Miniflare itself). The -full run puts every scenario through the proxy too.
+  { name: 'protocols', script: 'protocols.ts', byDefault: true },
+  { name: 'protocols-full', script: 'protocols.ts', env: { PROTO_RTT: '0,20,80' }, byDefault: false },
   {
     name: 'soak-100k-silent',
     script: 'soak.ts',
