@@ -5,7 +5,8 @@
  * answered by msw's `getResponse` with the same handlers as every interceptor, under any origin.
  *
  * Cross-origin pages may read everything: CORS is open, and `Timing-Allow-Origin: *` lets Resource Timing
- * report `nextHopProtocol` and connection reuse. `GET /__stats` returns connection and in-flight counts as
+ * report `nextHopProtocol` and connection reuse (`{ timingAllowOrigin: false }`: without it, like most
+ * cross-origin APIs, so the page cannot learn the protocol). `GET /__stats` returns connection and in-flight counts as
  * the server saw them; `POST /__reset` zeroes them.
  */
 import http from 'node:http'
@@ -32,15 +33,15 @@ export interface MockLoopback {
   close(): Promise<void>
 }
 
-const open = {
+const cors = {
   'access-control-allow-origin': '*',
   'access-control-allow-headers': '*',
   'access-control-allow-methods': '*',
   'access-control-expose-headers': '*',
-  'timing-allow-origin': '*',
 }
 
-export async function startMockLoopback(): Promise<MockLoopback> {
+export async function startMockLoopback({ timingAllowOrigin = true } = {}): Promise<MockLoopback> {
+  const open: Record<string, string> = timingAllowOrigin ? { ...cors, 'timing-allow-origin': '*' } : cors
   const handlers = createHandlers('*')
   const sockets = new Set<Socket>()
   const stats: LoopbackStats = { connections: 0, requests: 0, inFlight: 0, peakInFlight: 0 }

@@ -9,11 +9,18 @@ import { startMockLoopback } from '../../mocks/loopback.ts'
 declare module 'vitest' {
   export interface ProvidedContext {
     loopbackUrl: string
+    /** The same, without `Timing-Allow-Origin`: a cross-origin API whose protocol the page cannot learn. */
+    opaqueUrl: string
   }
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const server = await startMockLoopback()
+  const opaque = await startMockLoopback({ timingAllowOrigin: false })
   project.provide('loopbackUrl', server.url)
-  return () => server.close()
+  project.provide('opaqueUrl', opaque.url)
+  return async () => {
+    await server.close()
+    await opaque.close()
+  }
 }

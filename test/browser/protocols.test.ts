@@ -1,0 +1,61 @@
+/**
+ * Browsers bound connections themselves (6 per host on HTTP/1.1) and multiplex HTTP/2, so ky-pool must not
+ * add waves of its own where it cannot see the protocol: the usual frontend case, an API on another origin
+ * that sends no `Timing-Allow-Origin` (Resource Timing then reports no protocol at all). Real Chromium,
+ * against a loopback server without that header.
+ */
+import { afterEach, describe, expect, inject, it } from 'vitest'
+import type { LoopbackStats } from '../../mocks/loopback.ts'
+import type { PooledKy, TraceEvent } from '../../src/index.ts'
+import { assertNoLeaks, createTestClient } from '../../src/testing.ts'
+
+const server = inject('opaqueUrl')
+const origin = new URL(server).origin
+
+async function serverStats(): Promise<LoopbackStats> {
+  return (await fetch(`${server}/__stats`, { cache: 'no-store' })).json()
+}
+
+const clients: PooledKy[] = []
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((made) => assertNoLeaks(made)))
+})
+
+function traced(pool: Record<string, unknown> = {}) {
+  const events: TraceEvent[] = []
+  const client = createTestClient({ retry: 0, pool: { ...pool, trace: (event) => events.push(event) } })
+  clients.push(client)
+  return { client, events }
+}
+
+describe('Chromium, a cross-origin API without Timing-Allow-Origin', () => {
+  it('its protocol stays unknown, and ky-pool adds no cap of its own: the browser queues as it would for plain ky', async () => {
+    await fetch(`${server}/__reset`, { method: 'POST' })
+    const { client, events } = traced()
+    const bodies = Array.from({ length: 10 }, (_, i) => client.get(`${server}/slow?ms=50&i=${i}`).json())
+    await expect.poll(() => client.pool.stats().inFlight).toBe(10)
+    expect(client.pool.stats().origins[origin]).toEqual({
+      inFlight: 10,
+      queued: 0,
+      limit: Number.POSITIVE_INFINITY,
+      protocol: 'unknown',
+      protocolSource: 'default',
+    })
+    await Promise.all(bodies)
+    expect(events.filter((event) => event.type === 'queued')).toEqual([])
+    expect((await serverStats()).peakInFlight, "the browser's own 6 per host").toBe(6)
+  })
+
+  it("forgotten large bodies that hold the browser's 6 connections are reclaimed, so the next request is not stuck", async () => {
+    const { client, events } = traced({ reclaimAfter: 50, leaks: 'silent' })
+    // 32 MB each: more than Chromium buffers for a page that does not read, so each holds its connection.
+    const forgotten = []
+    for (let i = 0; i < 6; i++)
+      forgotten.push(await client.get(`${server}/bytes?size=${32 * 1024 * 1024}&i=${i}`))
+    expect(await client.get(`${server}/json`).json()).toEqual({ hello: 'world' })
+    const reclaimed = events.filter((event) => event.type === 'reclaimed')
+    expect(reclaimed.length).toBeGreaterThan(0)
+    expect(reclaimed.every((event) => event.action === 'cancelled' && event.cause === 'pressure')).toBe(true)
+    for (const res of forgotten) await res.body?.cancel().catch(() => {})
+  })
+})
