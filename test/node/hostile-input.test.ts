@@ -5,6 +5,7 @@
  * headers, option objects that are not what they seem, and one origin spelled many ways, with real
  * requests where a loopback server can answer them.
  */
+import ky, { type Options } from 'ky'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   BodyIdleTimeoutError,
@@ -13,6 +14,7 @@ import {
   PoolConfigError,
   type PooledKy,
   type PoolOptions,
+  type RequestOptions,
 } from '../../src/index.ts'
 import { type LoopbackServer, startServer } from '../support/loopback-server.ts'
 
@@ -168,6 +170,36 @@ describe('option objects that are not what they seem', () => {
     expect(error).toBeInstanceOf(PoolConfigError)
     expect((error as PoolConfigError).option).toBe(option)
   })
+
+  it.each([
+    ['true', true],
+    ['a string', 'hello'],
+    ['null', null],
+    ['a number', 1],
+    ['an array', [{ retry: 1 }]],
+  ])("client.create(%s) is refused with ky's own TypeError, as ky.create refuses it", (_what, options) => {
+    const kyError = failureOfSync(() => ky.create(options as Options))
+    const error = failureOfSync(() => createClient().create(options as unknown as RequestOptions))
+    expect(error).toBeInstanceOf(TypeError)
+    expect((error as Error).message).toBe('The `options` argument must be an object')
+    expect((error as Error).message).toBe((kyError as Error).message)
+  })
+
+  it.each([
+    ['true', true],
+    ['null', null],
+  ])(
+    'client.extend(%s) and client.get(url, %s) are refused with the same TypeError as in ky',
+    (_what, options) => {
+      const client = createClient()
+      for (const call of [
+        () => client.extend(options as unknown as RequestOptions),
+        () => client.get('http://127.0.0.1:9/', options as unknown as RequestOptions),
+      ]) {
+        expect((failureOfSync(call) as Error).message).toBe('The `options` argument must be an object')
+      }
+    },
+  )
 
   it('idleTimeout: Infinity turns the idle timeout off, as the BodyIdleTimeoutError message says', () => {
     expect(createClient({ pool: { idleTimeout: Number.POSITIVE_INFINITY } }).pool.options.idleTimeout).toBe(
