@@ -238,7 +238,7 @@ describe('one origin spelled many ways counts as one', () => {
     return { during, peak: server.stats().peakInFlight, requests: server.stats().requests }
   }
 
-  it('20 spellings of 127.0.0.1:port, sent for real: one key in stats(), one request at a time at the server', async () => {
+  it('22 spellings of 127.0.0.1:port, sent for real: one key in stats(), one request at a time at the server', async () => {
     const server = await start()
     const port = server.port
     const spellings = [
@@ -258,6 +258,8 @@ describe('one origin spelled many ways counts as one', () => {
       `http://%31%32%37.0.0.1:${port}`,
       `http://\uff11\uff12\uff17.\uff10.\uff10.\uff11:${port}`, // full-width digits
       `http://127.0.0.1:0${port}`, // leading zero in the port
+      `http://[::ffff:127.0.0.1]:${port}`, // IPv4-mapped IPv6: the same server socket
+      `http://[0:0:0:0:0:FFFF:7F00:0001]:${port}`,
     ]
     const urls = [
       ...spellings.map((spelling) => `${spelling.replace(/\/$/, '')}/hold?size=2`),
@@ -266,11 +268,11 @@ describe('one origin spelled many ways counts as one', () => {
       `http://127.0.0.1:${port}/hold?size=2&x=%0D%0A`, // an encoded CR LF in the query is just data
       new URL(`http://127.0.0.1:${port}/hold?size=2`).href,
     ]
-    expect(urls).toHaveLength(20)
+    expect(urls).toHaveLength(22)
     const { during, peak, requests } = await through(server, urls)
-    expect(during.origins).toEqual({ [server.origin]: { inFlight: 1, queued: 19, limit: 1 } })
+    expect(during.origins).toEqual({ [server.origin]: { inFlight: 1, queued: 21, limit: 1 } })
     expect(peak).toBe(1)
-    expect(requests).toBe(20)
+    expect(requests).toBe(22)
   })
 
   it('IPv6 loopback spelled 6 ways, sent for real to a server on [::1]', async () => {
