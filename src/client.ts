@@ -23,7 +23,7 @@ import {
 } from './options.ts'
 import { type FetchLike, Pool } from './pool/pool.ts'
 import { runtimeDefaults } from './pool/slots.ts'
-import { redactError } from './redact.ts'
+import { type Quoted, quotedHeader, quotedUrl, redactError } from './redact.ts'
 import { currentRuntime, keepAliveUntil, perInvocation } from './runtime.ts'
 import type { LeakReport, PoolStats } from './trace.ts'
 
@@ -163,7 +163,8 @@ function pooledKy(
    * pass untouched: an init hook makes ky clone the options of every request, which plain ky never pays.
    */
   const pooledOptions = <T extends Options | undefined>(options: T): T => {
-    if (options === undefined) return options
+    // Not an object (`null`, `true`): ky refuses it with its own TypeError; pass it on as it is.
+    if (typeof options !== 'object' || options === null) return options
     let result: Options = options
     if (options.fetch !== undefined && !pooled.has(options.fetch as FetchLike)) {
       result = { ...result, fetch: pooledFetchOf(options.fetch as FetchLike) as Options['fetch'] }
@@ -177,8 +178,9 @@ function pooledKy(
     callSite === undefined ? options : { ...options, pool: { ...options?.pool, callSite } }
   /**
    * The pool's own hooks, on every instance it makes (ky's `create` starts from no defaults): ky's
-   * errors, whose messages quote the request URL, are redacted before any other `beforeError` hook (an
-   * error reporter, say) sees them; with a trace, retries are traced.
+   * errors, whose messages quote the request URL, and the runtime's TypeErrors (a fetch that refuses a
+   * header quotes it) are redacted before any other `beforeError` hook (an error reporter, say) sees
+   * them; errors of the caller's own making are theirs. With a trace, retries are traced.
    */
   const withPoolHooks = (options: Options): Options => ({
     ...options,
@@ -193,31 +195,35 @@ function pooledKy(
           }
         : {}),
       beforeError: [
-        ({ error }) => (error instanceof KyError ? redactError(error) : error),
+        ({ error }) =>
+          error instanceof KyError || error.constructor === TypeError ? redactError(error) : error,
         ...(options.hooks?.beforeError ?? []),
       ],
     },
   })
-  return wrap(
-    ky.create(
-      withPoolHooks({
-        ...pooledOptions(kyOptions),
-        fetch: pooledFetchOf(kyOptions.fetch as FetchLike | undefined) as Options['fetch'],
-      }),
-    ),
-  )
+  /** An instance of ours: ky's options with the pooled fetch and the pool's hooks. */
+  const created = (defaults: Options | undefined): Options =>
+    withPoolHooks({
+      ...pooledOptions(defaults),
+      fetch: pooledFetchOf(defaults?.fetch as FetchLike | undefined) as Options['fetch'],
+    })
+  return wrap(ky.create(created(kyOptions)), [kyOptions])
 
-  function wrap(instance: KyInstance): PooledKy {
+  /**
+   * `chain`: the defaults the caller gave this instance and its parents, kept to redact the synchronous
+   * errors it throws (see `quotedBy`).
+   */
+  function wrap(instance: KyInstance, chain: readonly unknown[]): PooledKy {
     // ky checks a request synchronously, inside `client.get(…)`: the runtime's TypeError for a URL with
-    // userinfo, or for a header value with CR/LF, quotes what it refused (the password, the token). The
-    // try/catch is inline, not a helper: the call site is captured above this very function, and read
-    // from a stack with few frames.
+    // userinfo, an unparsable URL, or a bad header name or value quotes what it refused (the password, the
+    // token). The try/catch is inline, not a helper: the call site is captured above this very function,
+    // and read from a stack with few frames.
     const call = (input: Input, options?: RequestOptions) => {
       const callSite = wantsCallSite() ? captureCallSite(call) : undefined
       try {
         return instance(input, withCallSite(pooledOptions(options), callSite))
       } catch (error) {
-        throw redactError(error)
+        throw redactError(error, quotedBy(input, [options, ...chain]))
       }
     }
     const client = call as unknown as PooledKy & Record<string, unknown>
@@ -227,28 +233,41 @@ function pooledKy(
         try {
           return instance[method](input, withCallSite(pooledOptions(options), callSite))
         } catch (error) {
-          throw redactError(error)
+          throw redactError(error, quotedBy(input, [options, ...chain]))
         }
       }
       client[method] = send as PooledKy[Method]
     }
-    client.extend = (defaults) =>
-      wrap(
-        instance.extend(
+    client.extend = (defaults) => {
+      let given: unknown = defaults
+      try {
+        const child = instance.extend(
           typeof defaults === 'function'
-            ? (parent) => pooledOptions(defaults(parent))
+            ? (parent) => {
+                given = defaults(parent)
+                return pooledOptions(given as RequestOptions)
+              }
             : pooledOptions(defaults),
-        ),
-      )
-    client.create = (defaults) =>
-      wrap(
-        instance.create(
-          withPoolHooks({
-            ...pooledOptions(defaults),
-            fetch: pooledFetchOf(defaults?.fetch as FetchLike | undefined) as Options['fetch'],
-          }),
-        ),
-      )
+        )
+        return wrap(child, [given, ...chain])
+      } catch (error) {
+        throw redactError(error, quotedBy(undefined, [given, ...chain]))
+      }
+    }
+    client.create = (defaults) => {
+      try {
+        // ky's check and words: its create never sees these options (ours are built from them).
+        if (
+          defaults !== undefined &&
+          (typeof defaults !== 'object' || defaults === null || Array.isArray(defaults))
+        ) {
+          throw new TypeError('The `options` argument must be an object')
+        }
+        return wrap(instance.create(created(defaults)), [defaults])
+      } catch (error) {
+        throw redactError(error, quotedBy(undefined, [defaults]))
+      }
+    }
     Object.defineProperties(client, {
       stop: { value: instance.stop, enumerable: true },
       retry: { value: instance.retry, enumerable: true },
@@ -256,4 +275,34 @@ function pooledKy(
     })
     return client
   }
+}
+
+/**
+ * What a synchronous error of a call may quote verbatim: the URL, `prefix` and `baseUrl` (which may not
+ * parse: a space in them) and refused header names and values, of the call and of the instance's
+ * defaults. Only walked when a call throws.
+ */
+function quotedBy(input: unknown, sources: readonly unknown[]): Quoted[] {
+  const quoted: Quoted[] = []
+  if (typeof input === 'string' || input instanceof URL) quoted.push(...quotedUrl(String(input)))
+  for (const source of sources) {
+    if (typeof source !== 'object' || source === null) continue
+    const { prefix, baseUrl, headers } = source as Options
+    for (const url of [prefix, baseUrl]) {
+      if (typeof url === 'string' || url instanceof URL) quoted.push(...quotedUrl(String(url)))
+    }
+    for (const [name, value] of headerEntries(headers)) quoted.push(...quotedHeader(name, value))
+  }
+  return quoted
+}
+
+/** The headers of ky's `headers` option as the caller wrote them (a `Headers` object was checked already). */
+function headerEntries(headers: Options['headers']): [string, string][] {
+  if (typeof headers !== 'object' || headers === null || headers instanceof Headers) return []
+  const entries: unknown[] = Array.isArray(headers) ? headers : Object.entries(headers)
+  return entries.flatMap((entry) =>
+    Array.isArray(entry) && entry.length === 2 && entry[1] !== undefined
+      ? [[String(entry[0]), String(entry[1])] as [string, string]]
+      : [],
+  )
 }

@@ -17,18 +17,30 @@ export interface CallSite {
   readonly stack?: string
 }
 
-/** Frames from these files are ours or ky's, never the caller's. */
-const ownFile = /[/\\](?:ky|ky-pool)[/\\](?:distribution|dist|src)[/\\]|[/\\]node_modules[/\\]ky[/\\]/
 /**
- * The folder of this file, as it appears in stack frames. Cut from the string on purpose: bundlers (Vite,
- * in dev and build) rewrite `new URL('.', import.meta.url)` as an asset reference, which turned it into
- * `…/src/index.ts` in browsers and happy-dom, so no frame matched and call sites kept ky-pool's frames.
+ * Frames from these files are ours or ky's, never the caller's: the packages' folders, and the files
+ * Vite's dev server pre-bundles them into (`/node_modules/.vite/deps/ky-pool.js?v=…`, `ky-pool_testing.js`,
+ * `ky.js`; `deps_ssr/` for SSR).
  */
-const ownDir = (() => {
-  const url = typeof import.meta.url === 'string' ? import.meta.url : ''
+const ownFile =
+  /[/\\](?:ky|ky-pool)[/\\](?:distribution|dist|src)[/\\]|[/\\]node_modules[/\\]ky[/\\]|[/\\]\.vite[/\\]deps(?:_\w+)?[/\\](?:ky|ky-pool)(?:_[\w-]+)?\.js\b/
+
+/**
+ * The folder of this module as it appears in stack frames, when the folder is ky-pool's alone: the module
+ * is a file of its own (`leaks.js` in the package, `leaks.ts` in a checkout). Bundled, it shares its file
+ * and folder with other code — Vite's dev deps folder holds every library (React's frames below the
+ * caller's then counted as ours, and the report fell back to ky-pool's own frame), a production build's
+ * `assets/` holds the app itself — so the folder says nothing and `ownFile` alone decides. Cut from the
+ * string on purpose: bundlers rewrite `new URL('.', import.meta.url)` as an asset reference.
+ */
+export function ownFolderOf(moduleUrl: string): string | undefined {
+  const url = moduleUrl.replace(/[?#].*$/, '')
   const slash = url.lastIndexOf('/')
-  return slash > 0 ? url.slice(0, slash + 1).replace(/^file:\/\//, '') : undefined
-})()
+  if (slash <= 0 || !/^leaks\.[cm]?[jt]s$/.test(url.slice(slash + 1))) return undefined
+  return url.slice(0, slash + 1).replace(/^file:\/\//, '')
+}
+
+const ownDir = ownFolderOf(typeof import.meta.url === 'string' ? import.meta.url : '')
 
 /** V8's `captureStackTrace` and frame limit; other engines (Safari, Firefox) have neither and get `new Error()`. */
 const v8Error = Error as {
@@ -55,7 +67,11 @@ export function captureCallSite(above?: Function): CallSite {
  * The caller's part of the stack: every frame up to and including the first one in ky or ky-pool is
  * dropped. Without a stack, the first line says why there is none (`mode` decided it).
  */
-export function formatCallSite(site: CallSite | undefined, mode: CallSiteMode): string {
+export function formatCallSite(
+  site: CallSite | undefined,
+  mode: CallSiteMode,
+  own: string | undefined = ownDir,
+): string {
   const stack = site?.stack
   if (stack === undefined) {
     if (mode === 'after-leak') {
@@ -70,7 +86,7 @@ export function formatCallSite(site: CallSite | undefined, mode: CallSiteMode): 
   const frames = stack.split('\n').filter((line) => /^\s*at\s|@/.test(line))
   let last = -1
   frames.forEach((frame, index) => {
-    if (ownFile.test(frame) || (ownDir !== undefined && frame.includes(ownDir))) last = index
+    if (ownFile.test(frame) || (own !== undefined && frame.includes(own))) last = index
   })
   const user = frames
     .slice(last + 1)

@@ -154,7 +154,8 @@ export function resolvePoolOptions(
   const pick = <K extends keyof typeof defaults>(key: K) =>
     options[key] !== undefined ? options[key] : (base[key] ?? defaults[key])
   const perOrigin = options.perOrigin !== undefined ? options.perOrigin : base.perOrigin
-  const origins = options.origins === undefined ? (base.origins ?? new Map()) : originSettings(options.origins)
+  const origins =
+    options.origins === undefined ? (base.origins ?? new Map()) : originSettings(options.origins)
   const resolved: ResolvedPoolOptions = {
     perOrigin: perOrigin === undefined ? undefined : count('pool.perOrigin', perOrigin, true),
     total: count('pool.total', pick('total'), true),
@@ -293,7 +294,10 @@ function originSettings(origins: unknown): Map<string, number | OriginOptions> {
   for (const origin of new Set([...limits.keys(), ...declared.keys()])) {
     const limit = limits.get(origin)
     const protocol = declared.get(origin)
-    settings.set(origin, protocol === undefined ? limit! : limit === undefined ? { protocol } : { limit, protocol })
+    settings.set(
+      origin,
+      protocol === undefined ? limit! : limit === undefined ? { protocol } : { limit, protocol },
+    )
   }
   return settings
 }

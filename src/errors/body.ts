@@ -1,5 +1,6 @@
 import type { ReclaimCause } from '../lifecycle.ts'
 import { KyPoolRequestError, type RequestInfo } from './base.ts'
+import { plural } from './plural.ts'
 
 export type { ReclaimCause }
 
@@ -26,7 +27,7 @@ export class BodyReclaimedError extends KyPoolRequestError {
     super(
       request,
       `ky-pool: the body of ${request.method} ${request.url} was cancelled after ${Math.round(held)} ms unread ` +
-        `because ${why}; it was larger than pool.drainLimit (${drainLimit} bytes), so it could not be kept in memory. ` +
+        `because ${why}; it was larger than pool.drainLimit (${plural(drainLimit, 'byte')}), so it could not be kept in memory. ` +
         'Read or cancel bodies as soon as the response arrives (e.g. `await client.get(url).json()`), ' +
         'or raise pool.reclaimAfter / pool.drainLimit.',
     )
@@ -46,7 +47,7 @@ export class BodyIdleTimeoutError extends KyPoolRequestError {
     super(
       request,
       `ky-pool: the body of ${request.method} ${request.url} (${request.origin}) stalled: no bytes for ` +
-        `${idleTimeout} ms after ${bytes} bytes, so it was cancelled and its slot given back. Raise pool.idleTimeout ` +
+        `${idleTimeout} ms after ${plural(bytes, 'byte')}, so it was cancelled and its slot given back. Raise pool.idleTimeout ` +
         'for slow streams (Infinity disables it).',
     )
     this.idleTimeout = idleTimeout

@@ -1,4 +1,5 @@
 import { KyPoolRequestError, type RequestInfo } from './base.ts'
+import { plural } from './plural.ts'
 
 /** The request waited longer than `queueTimeout` for a slot and was never sent. */
 export class QueueTimeoutError extends KyPoolRequestError {
@@ -32,7 +33,7 @@ export class QueueFullError extends KyPoolRequestError {
   constructor(request: RequestInfo, limit: number, maxQueue: number) {
     super(
       request,
-      `ky-pool: ${request.method} ${request.url} was refused: ${request.origin} already has ${maxQueue} requests ` +
+      `ky-pool: ${request.method} ${request.url} was refused: ${request.origin} already has ${plural(maxQueue, 'request')} ` +
         `queued (pool.maxQueue) behind ${limit} in flight. The request was not sent. ` +
         'Slow down the producer or raise pool.maxQueue.',
     )

@@ -13,6 +13,7 @@
  * of ky's errors are the caller's own Request and Response objects, which carry the URL and headers as
  * sent (`JSON.stringify` shows nothing of them; `util.inspect` does).
  */
+import { inspect } from 'node:util'
 import { HTTPError } from 'ky'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import {
@@ -160,6 +161,8 @@ describe("ky's errors from every kind of instance", () => {
 })
 
 describe('what a user hits with credentials in the URL', () => {
+  // Not a literal key: V8 would name the test's arrow functions after it, and stacks would show the secret.
+  const headerLine = 'Authorization: Bearer SECRET3'
   it.each([
     ['a URL string', (base: string) => createClient({ retry: 0 }).get(`${base}/json?token=SECRET1`)],
     ['a URL object', (base: string) => createClient({ retry: 0 }).get(new URL(`${base}/json?token=SECRET1`))],
@@ -205,6 +208,69 @@ describe('what a user hits with credentials in the URL', () => {
     expect((error as Error).message).toMatch(/header value/)
     expect(found(textOf(error))).toEqual([])
     expect(client.pool.stats()).toMatchObject({ inFlight: 0, queued: 0 })
+  })
+
+  it.each([
+    [
+      'a URL with a space (an env var with a trailing space)',
+      (c: PooledKy) => c.get('https://api.example.com /v1?api_key=SECRET2'),
+    ],
+    ['a URL with userinfo and a bad host', (c: PooledKy) => c.get('http://bob:hunter2@exa mple.com/')],
+    ['a URL with a space in the password', (c: PooledKy) => c.get('http://bob:hunter2 x@127.0.0.1:9/')],
+    [
+      'a URL object with userinfo',
+      (c: PooledKy) => c.get(new URL('http://bob:hunter2@127.0.0.1:9/?token=SECRET1')),
+    ],
+    [
+      'a prefix with a space',
+      (c: PooledKy) => c.get('v1?api_key=SECRET2', { prefix: 'https://api.example.com /' }),
+    ],
+    [
+      "an extended client's prefix with userinfo and a bad host",
+      (c: PooledKy) => c.extend({ prefix: 'http://bob:hunter2@exa mple.com/' }).get('v1?token=SECRET1'),
+    ],
+    [
+      'a baseUrl with userinfo and a bad host',
+      (c: PooledKy) => c.get('v1', { baseUrl: 'http://bob:hunter2@exa mple.com/' }),
+    ],
+    [
+      'a header line given as a header name',
+      (c: PooledKy) => c.get('http://127.0.0.1:9/', { headers: { [headerLine]: '' } }),
+    ],
+    [
+      "a header line as a name in an extended client's headers",
+      (c: PooledKy) => c.extend(() => ({ headers: [[headerLine, 'x']] })).get('http://127.0.0.1:9/'),
+    ],
+    [
+      'a header value with CR/LF and surrounding spaces',
+      (c: PooledKy) => c.get('http://127.0.0.1:9/', { headers: { 'X-Token': ' SECRET3\r\nX: 1 ' } }),
+    ],
+  ])(
+    '%s: the TypeError (message, stack, cause, cause.input, as console.error prints it) does not repeat the secret',
+    async (_what, call) => {
+      const client = createClient({ retry: 0 })
+      let error: unknown
+      try {
+        await call(client)
+      } catch (thrown) {
+        error = thrown
+      }
+      expect(error).toBeInstanceOf(TypeError)
+      expect(found(textOf(error))).toEqual([])
+      expect(found(inspect(error, { depth: 10 }))).toEqual([])
+      expect(client.pool.stats()).toMatchObject({ inFlight: 0, queued: 0 })
+    },
+  )
+
+  it('what redaction leaves of such an error still says what was wrong', async () => {
+    const error = await Promise.resolve()
+      .then(() => createClient({ retry: 0 }).get('https://api.example.com /v1?api_key=SECRET2'))
+      .catch((thrown: Error) => thrown)
+    expect((error as Error).message).toContain('https://api.example.com /v1?api_key=[redacted]')
+    expect(
+      ((error as Error).cause as { input?: string }).input ??
+        'https://api.example.com /v1?api_key=[redacted]',
+    ).toBe('https://api.example.com /v1?api_key=[redacted]')
   })
 
   it.each([

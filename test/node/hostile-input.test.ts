@@ -5,6 +5,7 @@
  * headers, option objects that are not what they seem, and one origin spelled many ways, with real
  * requests where a loopback server can answer them.
  */
+import ky, { type Options } from 'ky'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   BodyIdleTimeoutError,
@@ -13,6 +14,7 @@ import {
   PoolConfigError,
   type PooledKy,
   type PoolOptions,
+  type RequestOptions,
 } from '../../src/index.ts'
 import { type LoopbackServer, startServer } from '../support/loopback-server.ts'
 
@@ -171,6 +173,36 @@ describe('option objects that are not what they seem', () => {
     expect((error as PoolConfigError).option).toBe(option)
   })
 
+  it.each([
+    ['true', true],
+    ['a string', 'hello'],
+    ['null', null],
+    ['a number', 1],
+    ['an array', [{ retry: 1 }]],
+  ])("client.create(%s) is refused with ky's own TypeError, as ky.create refuses it", (_what, options) => {
+    const kyError = failureOfSync(() => ky.create(options as Options))
+    const error = failureOfSync(() => createClient().create(options as unknown as RequestOptions))
+    expect(error).toBeInstanceOf(TypeError)
+    expect((error as Error).message).toBe('The `options` argument must be an object')
+    expect((error as Error).message).toBe((kyError as Error).message)
+  })
+
+  it.each([
+    ['true', true],
+    ['null', null],
+  ])(
+    'client.extend(%s) and client.get(url, %s) are refused with the same TypeError as in ky',
+    (_what, options) => {
+      const client = createClient()
+      for (const call of [
+        () => client.extend(options as unknown as RequestOptions),
+        () => client.get('http://127.0.0.1:9/', options as unknown as RequestOptions),
+      ]) {
+        expect((failureOfSync(call) as Error).message).toBe('The `options` argument must be an object')
+      }
+    },
+  )
+
   it('idleTimeout: Infinity turns the idle timeout off, as the BodyIdleTimeoutError message says', () => {
     expect(createClient({ pool: { idleTimeout: Number.POSITIVE_INFINITY } }).pool.options.idleTimeout).toBe(
       Number.POSITIVE_INFINITY,
@@ -208,7 +240,7 @@ describe('one origin spelled many ways counts as one', () => {
     return { during, peak: server.stats().peakInFlight, requests: server.stats().requests }
   }
 
-  it('20 spellings of 127.0.0.1:port, sent for real: one key in stats(), one request at a time at the server', async () => {
+  it('22 spellings of 127.0.0.1:port, sent for real: one key in stats(), one request at a time at the server', async () => {
     const server = await start()
     const port = server.port
     const spellings = [
@@ -228,6 +260,8 @@ describe('one origin spelled many ways counts as one', () => {
       `http://%31%32%37.0.0.1:${port}`,
       `http://\uff11\uff12\uff17.\uff10.\uff10.\uff11:${port}`, // full-width digits
       `http://127.0.0.1:0${port}`, // leading zero in the port
+      `http://[::ffff:127.0.0.1]:${port}`, // IPv4-mapped IPv6: the same server socket
+      `http://[0:0:0:0:0:FFFF:7F00:0001]:${port}`,
     ]
     const urls = [
       ...spellings.map((spelling) => `${spelling.replace(/\/$/, '')}/hold?size=2`),
@@ -236,11 +270,11 @@ describe('one origin spelled many ways counts as one', () => {
       `http://127.0.0.1:${port}/hold?size=2&x=%0D%0A`, // an encoded CR LF in the query is just data
       new URL(`http://127.0.0.1:${port}/hold?size=2`).href,
     ]
-    expect(urls).toHaveLength(20)
+    expect(urls).toHaveLength(22)
     const { during, peak, requests } = await through(server, urls)
-    expect(during.origins).toEqual({ [server.origin]: { inFlight: 1, queued: 19, limit: 1, ...h1 } })
+    expect(during.origins).toEqual({ [server.origin]: { inFlight: 1, queued: 21, limit: 1, ...h1 } })
     expect(peak).toBe(1)
-    expect(requests).toBe(20)
+    expect(requests).toBe(22)
   })
 
   it('IPv6 loopback spelled 6 ways, sent for real to a server on [::1]', async () => {
@@ -289,7 +323,13 @@ describe('one origin spelled many ways counts as one', () => {
     const calls = spellings.map((url) => client.get(url, { signal: controller.signal }).catch(() => {}))
     await new Promise((resolve) => setImmediate(resolve))
     expect(client.pool.stats().origins).toEqual({
-      'https://xn--bcher-kva.example': { inFlight: 1, queued: 9, limit: 1, protocol: 'unknown', protocolSource: 'default' },
+      'https://xn--bcher-kva.example': {
+        inFlight: 1,
+        queued: 9,
+        limit: 1,
+        protocol: 'unknown',
+        protocolSource: 'default',
+      },
     })
     expect(started).toHaveLength(1)
     controller.abort()

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { LeakError, type PooledKy } from '../../src/index.ts'
+import { formatCallSite, ownFolderOf } from '../../src/leaks.ts'
 import { harness } from '../support/pool-harness.ts'
 
 const { start, client } = harness()
@@ -149,4 +150,53 @@ describe('leak reports', () => {
     expect(pooled.pool.stats().totals.drained).toBe(1)
     await expect(pooled.pool.settle()).rejects.toMatchObject({ leaks: [{ action: 'drained' }] })
   })
+})
+
+describe('the call site under bundlers', () => {
+  // A leak through the shared `client` under Vite's dev server (Chromium): ky-pool's shared wrapper is
+  // pre-bundled into .vite/deps/ky-pool.js, next to React's chunk, which sits below the caller.
+  const viteDev = [
+    'Error',
+    '    at call.<computed> [as get] (http://localhost:5173/node_modules/.vite/deps/ky-pool.js?v=3f9c2a1b:1290:36)',
+    '    at loadUser (http://localhost:5173/src/api.ts:12:22)',
+    '    at onClick (http://localhost:5173/src/App.tsx:30:5)',
+    '    at callCallback2 (http://localhost:5173/node_modules/.vite/deps/chunk-RPCDYKBN.js?v=3f9c2a1b:3674:22)',
+    '    at invokeGuardedCallbackDev (http://localhost:5173/node_modules/.vite/deps/chunk-RPCDYKBN.js?v=3f9c2a1b:3699:24)',
+  ].join('\n')
+
+  it("Vite dev: the first line is the caller's, not ky-pool's pre-bundled frame", () => {
+    const own = ownFolderOf('http://localhost:5173/node_modules/.vite/deps/ky-pool.js?v=3f9c2a1b')
+    const formatted = formatCallSite({ stack: viteDev }, 'always', own)
+    expect(formatted.split('\n')[0]).toBe('    at loadUser (http://localhost:5173/src/api.ts:12:22)')
+    expect(formatted).toContain('chunk-RPCDYKBN.js') // React's frames are not ours: they stay
+  })
+
+  it.each([
+    ['/node_modules/.vite/deps/ky-pool_testing.js?v=1', true],
+    ['/node_modules/.vite/deps_ssr/ky-pool.js', true],
+    ['/node_modules/.vite/deps/ky.js?v=1', true],
+    ['/node_modules/.vite/deps/ky-universal.js?v=1', false],
+    ['/node_modules/.vite/deps/chunk-RPCDYKBN.js?v=1', false],
+  ])('Vite dev file %s is ours or ky’s: %s', (file, ours) => {
+    const stack = `Error\n    at x (http://localhost:5173${file}:1:1)\n    at caller (http://localhost:5173/src/a.ts:1:1)`
+    const first = formatCallSite({ stack }, 'always', undefined).split('\n')[0]
+    expect(first).toBe(
+      ours
+        ? '    at caller (http://localhost:5173/src/a.ts:1:1)'
+        : `    at x (http://localhost:5173${file}:1:1)`,
+    )
+  })
+
+  it.each([
+    ['file:///app/node_modules/ky-pool/dist/leaks.js', '/app/node_modules/ky-pool/dist/'],
+    ['file:///work/ky-pool/src/leaks.ts', '/work/ky-pool/src/'],
+    ['http://localhost:63315/src/leaks.ts?v=12', 'http://localhost:63315/src/'],
+    ['http://localhost:5173/node_modules/.vite/deps/ky-pool.js?v=3f9c2a1b', undefined],
+    ['https://app.example/assets/index-4f2a.js', undefined],
+  ])(
+    'the module folder %s counts as ky-pool’s only when the module is a file of its own: %s',
+    (url, folder) => {
+      expect(ownFolderOf(url)).toBe(folder)
+    },
+  )
 })

@@ -3,7 +3,7 @@
  * option, never a silently wrong limit later. Per-request `pool` options are checked per request.
  */
 import { describe, expect, it } from 'vitest'
-import { createClient, defaults, PoolConfigError, type PoolOptions } from '../../src/index.ts'
+import { createClient, PoolConfigError, type PoolOptions } from '../../src/index.ts'
 import { harness } from '../support/pool-harness.ts'
 
 const { start, client } = harness()
@@ -67,7 +67,10 @@ describe('limits and durations', () => {
       },
     })
     expect(pooled.pool.options.origins.get('https://unbounded.example')).toBe(Number.POSITIVE_INFINITY)
-    expect(createClient({ pool: { perOrigin: Number.POSITIVE_INFINITY, total: Number.POSITIVE_INFINITY } }).pool.options).toMatchObject({
+    expect(
+      createClient({ pool: { perOrigin: Number.POSITIVE_INFINITY, total: Number.POSITIVE_INFINITY } }).pool
+        .options,
+    ).toMatchObject({
       perOrigin: Number.POSITIVE_INFINITY,
       total: Number.POSITIVE_INFINITY,
     })

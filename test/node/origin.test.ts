@@ -29,6 +29,27 @@ describe('originOf', () => {
     expect(originOf('http://[0:0:0:0:0:0:0:1]/')).toBe('http://[::1]')
   })
 
+  it.each([
+    ['http://[::ffff:127.0.0.1]:8080/', 'http://127.0.0.1:8080'],
+    ['http://[::FFFF:7F00:1]:8080/', 'http://127.0.0.1:8080'],
+    ['http://[0:0:0:0:0:ffff:127.0.0.1]:8080/x', 'http://127.0.0.1:8080'],
+    ['https://[::ffff:10.0.0.255]:443/', 'https://10.0.0.255'],
+    ['http://[::ffff:0.0.0.1]/', 'http://0.0.0.1'],
+  ])('an IPv4-mapped IPv6 address is its IPv4 address: %s → %s', (url, origin) => {
+    expect(originOf(url)).toBe(origin)
+    expect(originOfRequestUrl(new Request(url).url)).toBe(origin)
+  })
+
+  it.each([
+    ['http://[::ffff:0:127.0.0.1]/', 'http://[::ffff:0:7f00:1]'], // IPv4-translated (SIIT): another address
+    ['http://[::127.0.0.1]/', 'http://[::7f00:1]'], // IPv4-compatible (deprecated): not the IPv4 socket
+    ['http://[1::ffff:127.0.0.1]/', 'http://[1::ffff:7f00:1]'],
+    ['http://localhost:8080/', 'http://localhost:8080'], // a name, not resolved: its own key
+  ])('other hosts keep their key: %s → %s', (url, origin) => {
+    expect(originOf(url)).toBe(origin)
+    expect(originOfRequestUrl(new Request(url).url)).toBe(origin)
+  })
+
   it('refuses what has no http(s) origin, with a typed error that names the URL without credentials', () => {
     expect(() => originOf('/relative')).toThrow(InvalidUrlError)
     expect(() => originOf('ftp://files.example/')).toThrow(/scheme ftp:/)
@@ -50,8 +71,13 @@ describe('originOfRequestUrl (the pool reads the origin of request.url without a
       '127.0.0.1',
       '[::1]',
       '[0:0::1]',
+      'localhost',
     ),
     fc.ipV4(),
+    // IPv4-mapped IPv6, in its spellings: one key with the IPv4 address
+    fc.ipV4().map((ip) => `[::ffff:${ip}]`),
+    fc.ipV4().map((ip) => `[0:0:0:0:0:FFFF:${ip}]`),
+    fc.ipV4().map((ip) => `[::ffff:${new URL(`http://[::ffff:${ip}]`).hostname.slice(8, -1)}]`),
   )
   const url = fc
     .record({
@@ -74,6 +100,7 @@ describe('originOfRequestUrl (the pool reads the origin of request.url without a
           return // not a URL a Request takes: the pool never sees it
         }
         expect(originOfRequestUrl(serialized)).toBe(originOf(raw))
+        if (raw.includes('ffff:')) expect(originOf(raw)).not.toContain('[')
       }),
       { numRuns: 2000 },
     )
