@@ -15,9 +15,13 @@
  * Then the same calls with a `fetch` that answers from memory: the CPU cost of each layer alone.
  * bench/profile.ts shows where ky-pool's share of it goes.
  *
+ * Last, issue 9's figure: in memory, 16 calls at a time, each reading a 64 B body with `.arrayBuffer()`,
+ * plain ky against ky-pool with `leaks: 'silent'` (the cost ky-pool adds to clean code, per call).
+ *
  * Sizes (env): BENCH_ROUNDS (11), OVERHEAD_N (1000 calls per run; more, shorter rounds give steadier
  * per-round ratios on a shared machine than a few long ones), OVERHEAD_ONLY (a comma-separated
- * list of client names, e.g. `OVERHEAD_ONLY=ky-pool` for profiling with `node --cpu-prof`).
+ * list of client names, e.g. `OVERHEAD_ONLY=ky-pool` for profiling with `node --cpu-prof`),
+ * OVERHEAD_LEAN=1 (only issue 9's in-memory figure).
  */
 import ky from 'ky'
 import pLimit from 'p-limit'
@@ -78,6 +82,38 @@ const memoryClients: Client[] = [
   },
 ]
 
+/** Issue 9's workload: a 64 B body, read with `.arrayBuffer()`, 16 calls at a time, in memory. */
+const bytes64 = new Uint8Array(64)
+const memoryFetch64 = async () =>
+  new Response(bytes64, { headers: { 'content-type': 'application/octet-stream', 'content-length': '64' } })
+const leanKy = ky.create({ fetch: memoryFetch64 })
+const leanPool = createClient({ fetch: memoryFetch64, pool: { leaks: 'silent' } })
+const leanClients: Client[] = [
+  { name: 'ky (in memory)', json: (url) => leanKy.get(url).arrayBuffer() },
+  { name: "ky-pool (in memory), leaks: 'silent'", json: (url) => leanPool.get(url).arrayBuffer() },
+]
+
+/** µs per call of each lean client, median of the rounds, 16 at a time; and the per-round difference to ky. */
+async function lean(): Promise<string> {
+  const results = await interleave(
+    leanClients,
+    { rounds, warmup: (client) => run(client, memoryUrl, Math.ceil(calls / 2), 16) },
+    (client) => run(client, memoryUrl, calls * 4, 16),
+  )
+  const [kyRuns, poolRuns] = leanClients.map((client) => results.get(client)!.map((perSecond) => 1e6 / perSecond))
+  const added = poolRuns!.map((us, round) => us - kyRuns![round]!)
+  return [
+    '\n### Issue 9: in memory, 16 at a time, `.arrayBuffer()` of 64 B\n',
+    table(
+      ['client', 'µs per call', 'µs more than ky (per-round difference)'],
+      [
+        [leanClients[0]!.name, cell(kyRuns!, 1), ''],
+        [leanClients[1]!.name, cell(poolRuns!, 1), `+${cell(added, 1)}`],
+      ],
+    ),
+  ].join('\n')
+}
+
 /** `total` calls by `concurrency` workers; returns requests per second. */
 async function run(client: Client, url: string, total: number, concurrency: number): Promise<number> {
   let next = 0
@@ -93,6 +129,10 @@ async function run(client: Client, url: string, total: number, concurrency: numb
 }
 
 async function main(): Promise<void> {
+  if (process.env.OVERHEAD_LEAN) {
+    console.log(await lean())
+    return
+  }
   const server = await spawnServer()
   const url = `${server.url}/json`
   const out = [
@@ -181,6 +221,7 @@ async function main(): Promise<void> {
         ]),
       ),
     )
+    out.push(await lean())
     out.push('\n### Targets (issue 5, part 2)\n')
     out.push(table(['target', 'measured', 'verdict'], verdicts))
   } finally {

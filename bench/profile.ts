@@ -9,7 +9,7 @@
 import { Session } from 'node:inspector/promises'
 import ky from 'ky'
 import { createClient } from '../src/index.ts'
-import { captureCallSite } from '../src/leaks.ts'
+import { captureCallSite } from '../src/callsite.ts'
 import { envInt, machine, table } from './support/harness.ts'
 
 const calls = envInt('PROFILE_N', 20_000)

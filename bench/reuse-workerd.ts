@@ -34,7 +34,8 @@ async function bundle(): Promise<string> {
     platform: 'neutral',
     external: (id) => id.startsWith('node:') || id.startsWith('cloudflare:'),
     resolve: { conditionNames: ['workerd', 'worker', 'browser', 'import', 'default'] },
-    output: { format: 'esm' },
+    // One module: ky-pool's cold paths (src/lazy.ts) are a dynamic import, which would be a chunk of its own.
+    output: { format: 'esm', codeSplitting: false },
   })
   return result.output[0].code
 }

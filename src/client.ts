@@ -14,7 +14,7 @@ import ky, {
   type Options,
   type ResponsePromise,
 } from 'ky'
-import { type CallSite, captureCallSite } from './leaks.ts'
+import { type CallSite, captureCallSite } from './callsite.ts'
 import {
   type PoolOptions,
   type RequestPoolOptions,

@@ -1,21 +1,14 @@
 /**
- * Finding bodies that callers forgot: the call site of each request, a once-per-call-site report,
- * a watchdog timer and a FinalizationRegistry. It knows nothing of slots; the pool tells it what leaked.
+ * Reporting bodies that callers forgot: the caller's part of a captured call site, and a report once
+ * per call site. Cold (see lazy.ts): loaded at the first leak. It knows nothing of slots; the pool
+ * (src/pool/watch.ts) tells it what leaked. Capturing call sites is callsite.ts's.
  */
+import type { CallSite, CallSiteMode } from './callsite.ts'
 import type { LeakReport } from './trace.ts'
 
+export type { CallSite, CallSiteMode }
+
 export type LeakMode = 'warn' | 'strict' | 'silent'
-
-/**
- * When a request's call site is captured: for every request, only once its client has leaked a body
- * (from then on: clean code never pays for a stack capture), or never.
- */
-export type CallSiteMode = 'always' | 'after-leak' | 'never'
-
-/** The stack of the call that made a request, captured synchronously when the call was made. */
-export interface CallSite {
-  readonly stack?: string
-}
 
 /**
  * Frames from these files are ours or ky's, never the caller's: the packages' folders, and the files
@@ -41,27 +34,6 @@ export function ownFolderOf(moduleUrl: string): string | undefined {
 }
 
 const ownDir = ownFolderOf(typeof import.meta.url === 'string' ? import.meta.url : '')
-
-/** V8's `captureStackTrace` and frame limit; other engines (Safari, Firefox) have neither and get `new Error()`. */
-const v8Error = Error as {
-  stackTraceLimit?: number
-  captureStackTrace?: (target: object, above?: Function) => void
-}
-
-/**
- * Captures the caller's stack. With `above` (the public function the caller called), V8 leaves out that
- * function and every frame inside it, so the capture is cheap: a few of the caller's frames, none of
- * ky's. It was the largest part of ky-pool's per-request cost when taken inside ky's init hook.
- */
-export function captureCallSite(above?: Function): CallSite {
-  const { captureStackTrace, stackTraceLimit } = v8Error
-  if (captureStackTrace === undefined) return new Error('request made here')
-  const site: CallSite = {}
-  v8Error.stackTraceLimit = above === undefined ? 30 : 12
-  captureStackTrace(site, above)
-  v8Error.stackTraceLimit = stackTraceLimit
-  return site
-}
 
 /**
  * The caller's part of the stack: every frame up to and including the first one in ky or ky-pool is
@@ -140,56 +112,5 @@ export class LeakReporter {
     const taken = this.#pending
     this.#pending = []
     return taken
-  }
-}
-
-/**
- * A repeating timer that runs only while there is something to watch, and never keeps a Node or Deno
- * process alive by itself.
- */
-export class Watchdog {
-  readonly #period: number
-  readonly #tick: () => boolean
-  #timer: ReturnType<typeof setInterval> | undefined
-
-  /** `tick` returns whether there is still something to watch. */
-  constructor(period: number, tick: () => boolean) {
-    this.#period = period
-    this.#tick = tick
-  }
-
-  start(): void {
-    if (this.#timer !== undefined || !Number.isFinite(this.#period) || this.#period <= 0) return
-    this.#timer = setInterval(() => {
-      if (!this.#tick()) this.stop()
-    }, this.#period)
-    ;(this.#timer as { unref?: () => void }).unref?.()
-    if (typeof Deno !== 'undefined' && typeof this.#timer === 'number') Deno.unrefTimer(this.#timer)
-  }
-
-  stop(): void {
-    if (this.#timer === undefined) return
-    clearInterval(this.#timer)
-    this.#timer = undefined
-  }
-}
-
-declare const Deno: { unrefTimer(id: number): void }
-
-/** Calls back when a watched object is garbage-collected; a no-op where FinalizationRegistry is missing. */
-export class Collector<T> {
-  readonly #registry: FinalizationRegistry<T> | undefined
-
-  constructor(onCollect: (held: T) => void) {
-    this.#registry =
-      typeof FinalizationRegistry === 'function' ? new FinalizationRegistry(onCollect) : undefined
-  }
-
-  watch(target: object, held: T, token: object): void {
-    this.#registry?.register(target, held, token)
-  }
-
-  unwatch(token: object): void {
-    this.#registry?.unregister(token)
   }
 }

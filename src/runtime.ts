@@ -2,6 +2,7 @@
  * Which runtime we are in, and Cloudflare Workers' per-invocation scope. (The defaults that follow from
  * the runtime are in src/pool/slots.ts; what it tells of protocols, in src/protocols.ts.)
  */
+import { withCold } from './lazy.ts'
 
 export type Runtime = 'workerd' | 'deno' | 'bun' | 'node' | 'browser' | 'unknown'
 
@@ -66,12 +67,7 @@ function cloudflareWorkers(): CloudflareWorkersModule | undefined {
     // Without it every invocation of the isolate shares one pool, which workerd does not allow (see above):
     // say so once, instead of letting requests hang or fail later for no visible reason.
     if (typeof cloudflare?.tracing?.getActiveSpan !== 'function') {
-      console.warn(
-        'ky-pool: cannot tell concurrent invocations apart (no `tracing.getActiveSpan` from `cloudflare:workers`), ' +
-          'so they share one pool, and a request may wait for a slot that another invocation frees. Import ky-pool ' +
-          'through the `workerd` export condition (Wrangler and @cloudflare/vitest-plugin do), or enable the ' +
-          '`nodejs_compat` compatibility flag.',
-      )
+      withCold((cold) => cold.warnSharedInvocations())
     }
   }
   return cloudflare

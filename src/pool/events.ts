@@ -1,16 +1,18 @@
 /**
- * What the pool tells: trace events (one per lifecycle moment, see src/lifecycle.ts), running totals,
- * and the `stats()` snapshot. A trace callback that throws is logged once and events go on.
+ * What the pool tells: running totals, the `stats()` snapshot, and, when `pool.trace` is set, the
+ * tracer (tracer.ts, loaded before the first request: see src/lazy.ts) that every part of the pool
+ * emits its events through (`events.tracer?.…`: nothing is built without a trace).
  */
 import type { Limiter } from '../limiter.ts'
-import type { PoolStats, TraceEvent } from '../trace.ts'
-import type { Flight } from './flight.ts'
+import type { PoolStats } from '../trace.ts'
 import type { Slots } from './slots.ts'
+import type { Tracer } from './tracer.ts'
 
 type Totals = PoolStats['totals']
 
 export class Events {
-  readonly trace: ((event: TraceEvent) => void) | undefined
+  /** Set once loaded, when the pool has a trace. */
+  tracer: Tracer | undefined
   readonly totals: Totals = {
     requests: 0,
     reclaimed: 0,
@@ -20,36 +22,6 @@ export class Events {
     queueTimeouts: 0,
     queueFull: 0,
     aborted: 0,
-  }
-  #traceFailed = false
-
-  constructor(trace: ((event: TraceEvent) => void) | undefined) {
-    this.trace = trace
-  }
-
-  /** The fields every event of `flight` has. */
-  base(flight: Flight) {
-    return {
-      id: flight.id,
-      method: flight.method,
-      url: flight.url,
-      origin: flight.origin,
-      at: performance.now(),
-    }
-  }
-
-  emit(event: TraceEvent): void {
-    try {
-      this.trace!(event)
-    } catch (error) {
-      if (!this.#traceFailed)
-        console.error('ky-pool: the trace callback threw; events go on being sent', error)
-      this.#traceFailed = true
-    }
-  }
-
-  rejected(flight: Flight, reason: 'aborted' | 'queue-timeout' | 'queue-full', waited: number): void {
-    if (this.trace) this.emit({ type: 'rejected', ...this.base(flight), reason, waited })
   }
 
   stats(limiter: Limiter, slots: Slots): PoolStats {

@@ -8,9 +8,7 @@
  * reclaim.ts's; finding leaks is watch.ts's; telling what happened is events.ts's.
  */
 import { type Branch, TrackedBody } from '../body.ts'
-import { LeakError } from '../errors/leak.ts'
-import { QueueFullError, QueueTimeoutError } from '../errors/queue.ts'
-import { LeakReporter } from '../leaks.ts'
+import { coldNow, loadCold } from '../lazy.ts'
 import type { SettleHow } from '../lifecycle.ts'
 import { type Lease, Limiter, LimiterRejection } from '../limiter.ts'
 import {
@@ -21,7 +19,6 @@ import {
 } from '../options.ts'
 import { originOf, originOfRequestUrl } from '../origin.ts'
 import { ProtocolBook } from '../protocols.ts'
-import { redactMessage } from '../redact.ts'
 import { disposable, isNullBodyStatus, standInResponse } from '../response.ts'
 import type { Runtime } from '../runtime.ts'
 import type { LeakReport, PoolStats } from '../trace.ts'
@@ -89,7 +86,7 @@ export class Pool {
       })
     }
     this.#held = new HeldFlights(environment.keepAlive)
-    this.#events = new Events(this.options.trace)
+    this.#events = new Events()
     this.#reclaimer = new Reclaimer({
       options: this.options,
       held: this.#held,
@@ -103,7 +100,7 @@ export class Pool {
       held: this.#held,
       reclaimer: this.#reclaimer,
       events: this.#events,
-      reporter: new LeakReporter(this.options.leaks, environment.leakSites),
+      leakSites: environment.leakSites,
       perRequestContexts,
     })
   }
@@ -117,6 +114,8 @@ export class Pool {
     init: RequestInit & { pool?: unknown },
     fetchImpl: FetchLike,
   ): Promise<Response> {
+    // With a trace, its code loads before the first request (see src/lazy.ts), so no event is missed.
+    if (this.options.trace !== undefined && this.#events.tracer === undefined) await this.#startTracing()
     const url = request.url // serialized on each read
     const origin = originOfRequestUrl(url)
     const requestOptions = resolveRequestOptions(init.pool)
@@ -140,7 +139,7 @@ export class Pool {
       }
     }
     flight.acquiredAt = performance.now()
-    if (this.options.trace) this.#traceAcquired(flight, flight.acquiredAt - queuedAt)
+    if (this.#events.tracer !== undefined) this.#traceAcquired(flight, flight.acquiredAt - queuedAt)
 
     let response: Response
     try {
@@ -173,17 +172,7 @@ export class Pool {
     flight.headersLease?.release()
     if (lease.released) return
     lease.release()
-    if (this.options.trace) {
-      const held = performance.now() - flight.acquiredAt
-      this.#events.emit({
-        type: 'settled',
-        ...this.#events.base(flight),
-        how: 'errored',
-        bytes: 0,
-        held,
-        status: undefined,
-      })
-    }
+    this.#events.tracer?.settled(flight, 'errored', 0, undefined)
     this.#changed()
   }
 
@@ -193,10 +182,7 @@ export class Pool {
     flight.headersAt = performance.now()
     flight.status = status
     this.#reclaimer.noteHeaders(flight.origin, flight.headersAt - flight.acquiredAt)
-    if (this.options.trace) {
-      const ms = flight.headersAt - flight.acquiredAt
-      this.#events.emit({ type: 'headers', ...this.#events.base(flight), status, ms })
-    }
+    this.#events.tracer?.headers(flight, status, flight.headersAt - flight.acquiredAt)
     if (response.body === null || flight.method === 'HEAD' || isNullBodyStatus(status)) {
       // The runtime may still hand out an (empty) body stream for these; nothing waits on it.
       this.#release(flight, 'read', 0)
@@ -218,10 +204,10 @@ export class Pool {
     const priority = options.priority ?? (fetchPriority === 'high' ? 1 : fetchPriority === 'low' ? -1 : 0)
     const queueTimeout = options.queueTimeout ?? this.options.queueTimeout
     const key = limiter === this.#limiter ? flight.origin : ''
-    if (this.options.trace) {
-      const queuedNow = limiter.queuedOn(key) + 1
+    const tracer = this.#events.tracer
+    if (tracer !== undefined) {
       const limit = limiter.keyStats(key)?.limit ?? this.#slots.limit(flight.origin)
-      this.#events.emit({ type: 'queued', ...this.#events.base(flight), priority, queued: queuedNow, limit })
+      tracer.queued(flight, priority, limiter.queuedOn(key) + 1, limit)
     }
     try {
       // What the first queue took counts against the timeout of the second (awaiting headers).
@@ -229,34 +215,34 @@ export class Pool {
       return await limiter.acquire(key, { priority, timeout, signal: signal ?? undefined })
     } catch (error) {
       const waited = performance.now() - queuedAt
-      const totals = this.#events.totals
+      const { totals, tracer } = this.#events
       if (error instanceof LimiterRejection) {
+        // The errors' words are cold (see src/lazy.ts); waiting for them, once, costs no slot.
+        const cold = coldNow() ?? (await loadCold())
         if (error.kind === 'timeout') {
           totals.queueTimeouts++
-          this.#events.rejected(flight, 'queue-timeout', waited)
-          throw new QueueTimeoutError(flight, error.limit, waited, queueTimeout)
+          tracer?.rejected(flight, 'queue-timeout', waited)
+          throw new cold.QueueTimeoutError(flight, error.limit, waited, queueTimeout)
         }
         totals.queueFull++
-        this.#events.rejected(flight, 'queue-full', 0)
-        throw new QueueFullError(flight, error.limit, this.options.maxQueue)
+        tracer?.rejected(flight, 'queue-full', 0)
+        throw new cold.QueueFullError(flight, error.limit, this.options.maxQueue)
       }
       totals.aborted++
-      this.#events.rejected(flight, 'aborted', waited)
+      tracer?.rejected(flight, 'aborted', waited)
       throw error
     }
+  }
+
+  async #startTracing(): Promise<void> {
+    const { Tracer } = await loadCold()
+    this.#events.tracer ??= new Tracer(this.options.trace!)
   }
 
   #traceAcquired(flight: Flight, waited: number): void {
     const { protocol, source } = this.#slots.protocols.get(flight.origin)
     const limit = this.#limiter.keyStats(flight.origin)?.limit ?? this.#slots.limit(flight.origin)
-    this.#events.emit({
-      type: 'acquired',
-      ...this.#events.base(flight),
-      waited,
-      limit,
-      protocol,
-      protocolSource: source,
-    })
+    this.#events.tracer!.acquired(flight, waited, limit, protocol, source)
   }
 
   #track(flight: Flight, response: Response, signal: AbortSignal | null): Response {
@@ -324,17 +310,7 @@ export class Pool {
       this.#held.delete(held)
       if (held.body.touched) this.#watch.unwatch(held)
     }
-    if (this.options.trace) {
-      const held = performance.now() - flight.acquiredAt
-      this.#events.emit({
-        type: 'settled',
-        ...this.#events.base(flight),
-        how,
-        bytes,
-        held,
-        status: flight.status,
-      })
-    }
+    this.#events.tracer?.settled(flight, how, bytes, flight.status)
     this.#changed()
   }
 
@@ -345,15 +321,9 @@ export class Pool {
 
   /** Records a retry (ky is about to call fetch again for this request). */
   noteRetry(request: Request, retryCount: number, error: unknown): void {
-    if (!this.options.trace) return
-    const flight = new Flight(0, request.method, request.url, safeOrigin(request.url), undefined)
-    const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
-    this.#events.emit({
-      type: 'retry',
-      ...this.#events.base(flight),
-      retryCount,
-      error: redactMessage(reason),
-    })
+    const tracer = this.#events.tracer
+    if (tracer === undefined) return
+    tracer.retry(new Flight(0, request.method, request.url, safeOrigin(request.url), undefined), retryCount, error)
   }
 
   stats(): PoolStats {
@@ -388,8 +358,9 @@ export class Pool {
     this.#watch.reportReclaimedUntouched()
     this.#watch.stop()
     this.#reclaimer.schedule(Infinity)
+    await this.#watch.reported()
     const leaks = this.#watch.takeReports()
-    if (this.options.leaks === 'strict' && leaks.length > 0) throw new LeakError(leaks)
+    if (this.options.leaks === 'strict' && leaks.length > 0) throw new (await loadCold()).LeakError(leaks)
     return leaks
   }
 

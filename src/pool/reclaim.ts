@@ -18,7 +18,7 @@
  * long poll) is then cancelled if something needed it, and never keeps a send or `settle()` waiting.
  */
 
-import { BodyReclaimedError } from '../errors/body.ts'
+import { type Cold, coldNow, loadCold } from '../lazy.ts'
 import type { ReclaimAction, ReclaimCause } from '../lifecycle.ts'
 import type { Limiter } from '../limiter.ts'
 import type { ResolvedPoolOptions } from '../options.ts'
@@ -180,15 +180,17 @@ export class Reclaimer {
       this.schedule(flight.headersAt + reclaimAfter)
       return
     }
-    this.cancel(flight, cause)
+    const cold = coldNow() ?? (await loadCold()) // the error's words (see src/lazy.ts)
+    if (body.touched || body.settled) return
+    this.cancel(flight, cause, cold)
     this.#reclaimed(flight, 'cancelled', cause, held())
   }
 
   /** Cancels a body its caller has not read: its later reads fail with a `BodyReclaimedError` naming `cause`. */
-  cancel(flight: HeldFlight, cause: ReclaimCause): void {
+  cancel(flight: HeldFlight, cause: ReclaimCause, cold: Cold): void {
     const held = performance.now() - flight.headersAt
     const limit = this.#parts.limiter.keyStats(flight.origin)?.limit ?? this.#parts.slots.limit(flight.origin)
-    flight.body.fail(new BodyReclaimedError(flight, cause, held, limit, this.#parts.options.drainLimit))
+    flight.body.fail(new cold.BodyReclaimedError(flight, cause, held, limit, this.#parts.options.drainLimit))
     this.#parts.events.totals.cancelled++
     this.#parts.events.totals.reclaimed++
   }
@@ -206,6 +208,6 @@ export class Reclaimer {
       events.totals.drained++
     }
     if (!flight.body.touched) this.#parts.reclaimedUntouched(flight)
-    if (events.trace) events.emit({ type: 'reclaimed', ...events.base(flight), action, cause, held })
+    events.tracer?.reclaimed(flight, action, cause, held)
   }
 }

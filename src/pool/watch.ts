@@ -1,10 +1,11 @@
 /**
  * The leak watch: a watchdog tick over the held bodies (reclaim those left untouched past `leakAfter`,
  * fail reads idle past `idleTimeout`), the garbage collector's word on responses dropped unread, and
- * the leak reports, once per call site.
+ * the leak reports, once per call site. Finding a leak is counted at once; reporting it (formatting the
+ * call site, the warning, the trace event) loads on first use (see src/lazy.ts).
  */
-import { BodyIdleTimeoutError } from '../errors/body.ts'
-import { Collector, formatCallSite, type LeakReporter, Watchdog } from '../leaks.ts'
+import type { LeakReporter } from '../leaks.ts'
+import { type Cold, loadCold, withCold } from '../lazy.ts'
 import type { LeakDetector, ReclaimAction } from '../lifecycle.ts'
 import type { ResolvedPoolOptions } from '../options.ts'
 import type { LeakReport } from '../trace.ts'
@@ -18,7 +19,8 @@ export interface LeakWatchParts {
   held: HeldFlights
   reclaimer: Reclaimer
   events: Events
-  reporter: LeakReporter
+  /** Call sites already reported, shared by the pools of one client (see `LeakReporter`). */
+  leakSites: Set<string> | undefined
   /**
    * The runtime ties I/O to the request that made it (workerd): a FinalizationRegistry callback, which
    * runs outside any request, only marks a collected body, and the watchdog releases it inside the
@@ -31,6 +33,8 @@ export class LeakWatch {
   readonly #parts: LeakWatchParts
   readonly #collector: Collector<Watched>
   readonly #watchdog: Watchdog
+  /** Made at the first leak, with the cold code. */
+  #reporter: LeakReporter | undefined
   /**
    * Bodies the pool reclaimed (drained, or cancelled) before their caller touched them: a leak if still
    * untouched at GC or `settle()`. The caller forgot them as surely as the ones `settle()` finds held:
@@ -79,25 +83,34 @@ export class LeakWatch {
   leak(flight: HeldFlight, detectedBy: LeakDetector, action: ReclaimAction): void {
     if (flight.leaked) return
     flight.leaked = true
-    const { events, reporter, options } = this.#parts
-    events.totals.leaks++
+    this.#parts.events.totals.leaks++
+    withCold((cold) => this.#report(cold, flight, detectedBy, action))
+  }
+
+  #report(cold: Cold, flight: HeldFlight, detectedBy: LeakDetector, action: ReclaimAction): void {
+    const { events, options, leakSites } = this.#parts
+    this.#reporter ??= new cold.LeakReporter(options.leaks, leakSites)
     const report: LeakReport = {
       method: flight.method,
       url: flight.url,
       origin: flight.origin,
       status: flight.status ?? 0,
-      callSite: formatCallSite(flight.callSite, options.callSites),
+      callSite: cold.formatCallSite(flight.callSite, options.callSites),
       detectedBy,
       action,
     }
-    const first = reporter.report(report)
-    if (events.trace)
-      events.emit({ type: 'leaked', ...events.base(flight), callSite: report.callSite, detectedBy, first })
+    const first = this.#reporter.report(report)
+    events.tracer?.leaked(flight, report.callSite, detectedBy, first)
   }
 
-  /** The leak reports gathered since the last call. */
+  /** Resolves once every leak found so far has been reported (the first one loads the reporting code). */
+  async reported(): Promise<void> {
+    if (this.#parts.events.totals.leaks > 0) await loadCold()
+  }
+
+  /** The leak reports gathered since the last call (after `reported()`). */
   takeReports(): LeakReport[] {
-    return this.#parts.reporter.take()
+    return this.#reporter?.take() ?? []
   }
 
   /** What a reclaim would do with `flight`'s body now. */
@@ -117,17 +130,24 @@ export class LeakWatch {
       }
       // First: a stalled read, the caller's or the pool's own drain (which a reclaim would only wait on).
       if (body.waitingSince !== undefined && now - body.waitingSince >= options.idleTimeout) {
-        body.fail(new BodyIdleTimeoutError(flight, options.idleTimeout, body.bytes))
-        if (!body.touched) {
-          flight.reclaimed = 'cancelled' // it stalled while the pool drained it
-          this.reclaimedUntouched(flight)
-        }
+        withCold((cold) => this.#stalled(cold, flight))
       } else if (!body.touched && now - flight.headersAt >= options.leakAfter) {
         this.leak(flight, 'watchdog', this.action(flight))
         void reclaimer.reclaim(flight, 'watchdog')
       }
     }
     return held.size > 0
+  }
+
+  /** A read of the body waited past `idleTimeout` for its next chunk: it fails. */
+  #stalled(cold: Cold, flight: HeldFlight): void {
+    const body = flight.body
+    if (body.settled) return
+    body.fail(new cold.BodyIdleTimeoutError(flight, this.#parts.options.idleTimeout, body.bytes))
+    if (!body.touched) {
+      flight.reclaimed = 'cancelled' // it stalled while the pool drained it
+      this.reclaimedUntouched(flight)
+    }
   }
 
   /** FinalizationRegistry: a stream of the body was dropped. */
@@ -147,6 +167,60 @@ export class LeakWatch {
   }
 
   #release(flight: HeldFlight): void {
-    if (!flight.body.settled) this.#parts.reclaimer.cancel(flight, 'gc')
+    withCold((cold) => {
+      if (!flight.body.settled) this.#parts.reclaimer.cancel(flight, 'gc', cold)
+    })
+  }
+}
+
+
+/**
+ * A repeating timer that runs only while there is something to watch, and never keeps a Node or Deno
+ * process alive by itself.
+ */
+class Watchdog {
+  readonly #period: number
+  readonly #tick: () => boolean
+  #timer: ReturnType<typeof setInterval> | undefined
+
+  /** `tick` returns whether there is still something to watch. */
+  constructor(period: number, tick: () => boolean) {
+    this.#period = period
+    this.#tick = tick
+  }
+
+  start(): void {
+    if (this.#timer !== undefined || !Number.isFinite(this.#period) || this.#period <= 0) return
+    this.#timer = setInterval(() => {
+      if (!this.#tick()) this.stop()
+    }, this.#period)
+    ;(this.#timer as { unref?: () => void }).unref?.()
+    if (typeof Deno !== 'undefined' && typeof this.#timer === 'number') Deno.unrefTimer(this.#timer)
+  }
+
+  stop(): void {
+    if (this.#timer === undefined) return
+    clearInterval(this.#timer)
+    this.#timer = undefined
+  }
+}
+
+declare const Deno: { unrefTimer(id: number): void }
+
+/** Calls back when a watched object is garbage-collected; a no-op where FinalizationRegistry is missing. */
+class Collector<T> {
+  readonly #registry: FinalizationRegistry<T> | undefined
+
+  constructor(onCollect: (held: T) => void) {
+    this.#registry =
+      typeof FinalizationRegistry === 'function' ? new FinalizationRegistry(onCollect) : undefined
+  }
+
+  watch(target: object, held: T, token: object): void {
+    this.#registry?.register(target, held, token)
+  }
+
+  unwatch(token: object): void {
+    this.#registry?.unregister(token)
   }
 }

@@ -1,0 +1,114 @@
+/**
+ * `node test/size/check.ts` — what ky-pool adds to a browser bundle (issue 9): `import { client } from
+ * 'ky-pool'` against `import ky from 'ky'`, each bundled by esbuild (`--bundle --minify --format=esm
+ * --platform=browser`, code splitting on) and gzipped at level 9. The initial figure is what a page
+ * loads before its first request: the entry chunk and every chunk it imports statically. Chunks reached
+ * only through `import()` load on first use (a leak, a trace, an error): they are printed apart and not
+ * counted. Exits non-zero above the budget; the last line reads `size: N passed, N failed`.
+ *
+ * Env: SIZE_VERBOSE=1 prints minified bytes per source file of the initial chunks.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, relative, resolve } from 'node:path'
+import { gzipSync } from 'node:zlib'
+import { build, type Metafile, type OutputFile } from 'esbuild'
+
+/** KB gz ky-pool may add to ky's initial bundle. */
+const budgetKb = 5.0
+
+const root = resolve(import.meta.dirname, '../..')
+const work = mkdtempSync(join(tmpdir(), 'ky-pool-size-'))
+
+interface Bundle {
+  /** Gzipped bytes of the entry and its static imports. */
+  initial: number
+  lazy: { file: string; gz: number; min: number; from: string[] }[]
+  /** Minified bytes in the initial chunks, per source file. */
+  inputs: [string, number][]
+}
+
+const kb = (bytes: number) => (bytes / 1024).toFixed(1)
+const gz = (file: OutputFile) => gzipSync(file.contents, { level: 9 }).byteLength
+
+async function bundle(name: string, source: string): Promise<Bundle> {
+  const entry = join(work, `${name}.js`)
+  writeFileSync(entry, source)
+  const result = await build({
+    entryPoints: [entry],
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    platform: 'browser',
+    splitting: true,
+    outdir: join(work, `${name}-out`),
+    write: false,
+    metafile: true,
+    logLevel: 'warning',
+    nodePaths: [join(root, 'node_modules')],
+  })
+  const metafile = result.metafile as Metafile
+  const files = new Map(result.outputFiles.map((file) => [relative(root, file.path), file]))
+  const outputs = Object.entries(metafile.outputs).filter(([path]) => !path.endsWith('.map'))
+  const entryPath = outputs.find(([, output]) => output.entryPoint !== undefined)![0]
+  const initial = new Set<string>()
+  const walk = (path: string) => {
+    if (initial.has(path)) return
+    initial.add(path)
+    for (const imported of metafile.outputs[path]!.imports) {
+      if (imported.kind === 'import-statement' && !imported.external) walk(imported.path)
+    }
+  }
+  walk(entryPath)
+  const fileOf = (path: string) => files.get(relative(root, resolve(process.cwd(), path)))!
+  const inputs = new Map<string, number>()
+  for (const path of initial) {
+    for (const [input, { bytesInOutput }] of Object.entries(metafile.outputs[path]!.inputs)) {
+      const shown = input.replace(/^.*node_modules\//, '').replace(/^.*?src\//, 'src/')
+      inputs.set(shown, (inputs.get(shown) ?? 0) + bytesInOutput)
+    }
+  }
+  return {
+    initial: [...initial].reduce((sum, path) => sum + gz(fileOf(path)), 0),
+    lazy: outputs
+      .filter(([path]) => !initial.has(path))
+      .map(([path, output]) => ({
+        file: path.split('/').pop()!,
+        gz: gz(fileOf(path)),
+        min: output.bytes,
+        from: Object.keys(output.inputs).map((input) => input.replace(/^.*?src\//, 'src/')),
+      })),
+    inputs: [...inputs].sort((a, b) => b[1] - a[1]),
+  }
+}
+
+let failed = 0
+try {
+  const ky = await bundle('ky', "import ky from 'ky'\nglobalThis.ky = ky\n")
+  const pool = await bundle(
+    'ky-pool',
+    `import { client } from ${JSON.stringify(join(root, 'src/index.ts'))}\nglobalThis.client = client\n`,
+  )
+  const added = pool.initial - ky.initial
+  const over = added / 1024 > budgetKb
+  console.log(
+    `size: ky ${kb(ky.initial)} KB gz, ky + ky-pool ${kb(pool.initial)} KB gz, ky-pool adds ${kb(added)} KB gz ` +
+      `(budget ${budgetKb.toFixed(1)} KB)${over ? ' — over budget' : ''}`,
+  )
+  for (const chunk of pool.lazy) {
+    console.log(
+      `size: lazy chunk ${chunk.file}: ${kb(chunk.gz)} KB gz (${kb(chunk.min)} KB min), loaded on first use: ${chunk.from.join(', ')}`,
+    )
+  }
+  if (process.env.SIZE_VERBOSE) {
+    for (const [input, bytes] of pool.inputs) console.log(`  ${kb(bytes).padStart(6)} KB min  ${input}`)
+  }
+  if (over) failed++
+} catch (error) {
+  console.error(error)
+  failed++
+} finally {
+  rmSync(work, { recursive: true, force: true })
+}
+console.log(`size: ${failed === 0 ? 1 : 0} passed, ${failed} failed`)
+process.exitCode = failed === 0 ? 0 : 1
