@@ -100,7 +100,9 @@ async function lean(): Promise<string> {
     { rounds, warmup: (client) => run(client, memoryUrl, Math.ceil(calls / 2), 16) },
     (client) => run(client, memoryUrl, calls * 4, 16),
   )
-  const [kyRuns, poolRuns] = leanClients.map((client) => results.get(client)!.map((perSecond) => 1e6 / perSecond))
+  const [kyRuns, poolRuns] = leanClients.map((client) =>
+    results.get(client)!.map((perSecond) => 1e6 / perSecond),
+  )
   const added = poolRuns!.map((us, round) => us - kyRuns![round]!)
   return [
     '\n### Issue 9: in memory, 16 at a time, `.arrayBuffer()` of 64 B\n',

@@ -323,7 +323,11 @@ export class Pool {
   noteRetry(request: Request, retryCount: number, error: unknown): void {
     const tracer = this.#events.tracer
     if (tracer === undefined) return
-    tracer.retry(new Flight(0, request.method, request.url, safeOrigin(request.url), undefined), retryCount, error)
+    tracer.retry(
+      new Flight(0, request.method, request.url, safeOrigin(request.url), undefined),
+      retryCount,
+      error,
+    )
   }
 
   stats(): PoolStats {

@@ -4,7 +4,14 @@
  * every request goes through here, in order. A trace callback that throws is logged once and events
  * go on.
  */
-import type { LeakDetector, Protocol, ProtocolSource, ReclaimAction, ReclaimCause, SettleHow } from '../lifecycle.ts'
+import type {
+  LeakDetector,
+  Protocol,
+  ProtocolSource,
+  ReclaimAction,
+  ReclaimCause,
+  SettleHow,
+} from '../lifecycle.ts'
 import { redactMessage } from '../redact.ts'
 import type { TraceEvent } from '../trace.ts'
 import type { Flight } from './flight.ts'
@@ -21,7 +28,13 @@ export class Tracer {
     this.#emit({ type: 'queued', ...base(flight), priority, queued, limit })
   }
 
-  acquired(flight: Flight, waited: number, limit: number, protocol: Protocol, protocolSource: ProtocolSource): void {
+  acquired(
+    flight: Flight,
+    waited: number,
+    limit: number,
+    protocol: Protocol,
+    protocolSource: ProtocolSource,
+  ): void {
     this.#emit({ type: 'acquired', ...base(flight), waited, limit, protocol, protocolSource })
   }
 
@@ -65,5 +78,11 @@ export class Tracer {
 
 /** The fields every event of `flight` has. */
 function base(flight: Flight) {
-  return { id: flight.id, method: flight.method, url: flight.url, origin: flight.origin, at: performance.now() }
+  return {
+    id: flight.id,
+    method: flight.method,
+    url: flight.url,
+    origin: flight.origin,
+    at: performance.now(),
+  }
 }

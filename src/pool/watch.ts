@@ -4,8 +4,9 @@
  * the leak reports, once per call site. Finding a leak is counted at once; reporting it (formatting the
  * call site, the warning, the trace event) loads on first use (see src/lazy.ts).
  */
-import type { LeakReporter } from '../leaks.ts'
+
 import { type Cold, loadCold, withCold } from '../lazy.ts'
+import type { LeakReporter } from '../leaks.ts'
 import type { LeakDetector, ReclaimAction } from '../lifecycle.ts'
 import type { ResolvedPoolOptions } from '../options.ts'
 import type { LeakReport } from '../trace.ts'
@@ -172,7 +173,6 @@ export class LeakWatch {
     })
   }
 }
-
 
 /**
  * A repeating timer that runs only while there is something to watch, and never keeps a Node or Deno

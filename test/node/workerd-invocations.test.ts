@@ -157,7 +157,6 @@ describe.each([
     const leaks = () => worker.logs.filter((line) => /never read or cancelled/.test(line))
     await expect.poll(() => leaks().length, { timeout: 3000 }).toBeGreaterThan(0) // logs arrive on their own
     await new Promise((resolve) => setTimeout(resolve, 200)) // and any more would follow at once
-    if (leaks().length !== 1) console.log('LEAKS', leaks())
     expect(leaks().length, 'reported once per call site for the client, not once per invocation').toBe(1)
     expect(leaks()[0]).toMatch(
       /GET http:\/\/127\.0\.0\.1:\d+\/large \(200\).*found by watchdog; the pool cancelled it/s,
