@@ -297,9 +297,8 @@ export class TrackedBody {
 
   /** Reads one chunk from the source into every live branch's queue; one read at a time. */
   #pump(): Promise<void> {
-    this.#pumping ??= this.#readSource().finally(() => {
-      this.#pumping = undefined
-    })
+    // No `.finally()` to clear it: that made two more promises per chunk; `#readSource` clears it itself.
+    this.#pumping ??= this.#readSource()
     return this.#pumping
   }
 
@@ -315,6 +314,7 @@ export class TrackedBody {
       return
     } finally {
       this.#waitingSince = undefined
+      this.#pumping = undefined // set before this runs: the read above always waits
     }
     if (this.#settled) return // `fail()` or a cancel while the read was pending: the cancel ends it as done
     if (result.done) {

@@ -27,7 +27,7 @@ export interface StandInBody<B extends object = object> {
    * and the reason is lost: Chromium with `TypeError: Failed to fetch`, happy-dom with a DOMException
    * `EncodingError`. Reading `res.body` directly gives the stream's error everywhere.
    */
-  failure: () => unknown
+  failure: (branch: B) => unknown
   /** The whole body, read straight from its source (see `TrackedBody.readAll`). */
   readAll: (branch: B, copy: boolean) => Promise<Uint8Array<ArrayBuffer>>
 }
@@ -185,7 +185,7 @@ function defineStandIn(Base: typeof Response): StandInClass {
       try {
         return await read()
       } catch (error) {
-        throw (used ? undefined : this.#meta.body.failure()) ?? error
+        throw (used ? undefined : this.#meta.body.failure(this.#meta.branch)) ?? error
       }
     }
   }

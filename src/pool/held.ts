@@ -26,14 +26,21 @@ export class HeldFlights implements Iterable<HeldFlight> {
 
   /** The flights held on `origin`, oldest first; undefined when there are none (the common case). */
   on(origin: string): ReadonlySet<HeldFlight> | undefined {
-    return this.#byOrigin.get(origin)
+    const onOrigin = this.#byOrigin.get(origin)
+    return onOrigin === undefined || onOrigin.size === 0 ? undefined : onOrigin
   }
 
   add(flight: HeldFlight): void {
     this.#all.add(flight)
     const onOrigin = this.#byOrigin.get(flight.origin)
-    if (onOrigin === undefined) this.#byOrigin.set(flight.origin, new Set<HeldFlight>().add(flight))
-    else onOrigin.add(flight)
+    if (onOrigin !== undefined) onOrigin.add(flight)
+    else {
+      // An origin's Set stays when it empties (making and dropping one per request was most of the cost
+      // of holding a body); empty ones go all at once when there are many origins.
+      if (this.#byOrigin.size >= 1024)
+        for (const [key, set] of this.#byOrigin) if (set.size === 0) this.#byOrigin.delete(key)
+      this.#byOrigin.set(flight.origin, new Set<HeldFlight>().add(flight))
+    }
     if (this.#all.size === 1 && this.#keepAlive !== undefined) {
       this.#keepAlive(new Promise<void>((resolve) => (this.#none = resolve)))
     }
@@ -41,8 +48,7 @@ export class HeldFlights implements Iterable<HeldFlight> {
 
   delete(flight: HeldFlight): void {
     if (!this.#all.delete(flight)) return
-    const onOrigin = this.#byOrigin.get(flight.origin)
-    if (onOrigin?.delete(flight) && onOrigin.size === 0) this.#byOrigin.delete(flight.origin)
+    this.#byOrigin.get(flight.origin)?.delete(flight)
     if (this.#all.size === 0) {
       this.#none?.()
       this.#none = undefined

@@ -19,11 +19,11 @@ import {
 } from '../options.ts'
 import { originOf, originOfRequestUrl } from '../origin.ts'
 import { ProtocolBook } from '../protocols.ts'
-import { disposable, isNullBodyStatus, standInResponse } from '../response.ts'
+import { disposable, isNullBodyStatus, type StandInBody, standInResponse } from '../response.ts'
 import type { Runtime } from '../runtime.ts'
 import type { LeakReport, PoolStats } from '../trace.ts'
 import { Events } from './events.ts'
-import { Flight, type HeldFlight, hold } from './flight.ts'
+import { Flight, type HeldFlight, hold, type Watched } from './flight.ts'
 import { HeldFlights } from './held.ts'
 import { Reclaimer } from './reclaim.ts'
 import { Slots } from './slots.ts'
@@ -284,22 +284,29 @@ export class Pool {
    * the held flights and the FinalizationRegistry could never see a dropped response collected.
    */
   #standIn(flight: HeldFlight, response: Response): Response {
-    const body = flight.body
-    const watched = (opened: { stream: ReadableStream<Uint8Array>; branch: Branch }) => {
-      // The stream, not the Response: a caller may keep only `res.body` and read it later.
-      this.#watch.watch(opened.stream, { flight, branch: opened.branch })
-      return opened
-    }
-    const { drainLimit, reclaimAfter } = this.options
-    return standInResponse(response, watched(body.openStream()), {
-      clone: (from) => watched(body.cloneStream(from)),
-      dispose: (branch) => {
-        const reason = new DOMException('The response was disposed', 'AbortError')
-        return body.dispose(branch, drainLimit, performance.now() + reclaimAfter, reason)
-      },
-      failure: () => body.failure,
-      readAll: (branch, copy) => body.readAll(branch, copy),
-    })
+    return standInResponse(response, this.#opened(flight.body.openStream(), flight), this.#standInBody)
+  }
+
+  /** A branch's stream, watched (the stream, not the Response: a caller may keep only `res.body`). */
+  #opened(opened: { stream: ReadableStream<Uint8Array>; branch: Branch }, flight: HeldFlight) {
+    const watched: Watched = { flight, branch: opened.branch }
+    this.#watch.watch(opened.stream, watched)
+    return { stream: opened.stream, branch: watched }
+  }
+
+  /**
+   * What a stand-in asks of its body, one object per pool: a stand-in's branch token is its `Watched`
+   * (flight and branch), so no closure is made per response.
+   */
+  readonly #standInBody: StandInBody<Watched> = {
+    clone: ({ flight, branch }) => this.#opened(flight.body.cloneStream(branch), flight),
+    dispose: ({ flight, branch }) => {
+      const reason = new DOMException('The response was disposed', 'AbortError')
+      const { drainLimit, reclaimAfter } = this.options
+      return flight.body.dispose(branch, drainLimit, performance.now() + reclaimAfter, reason)
+    },
+    failure: ({ flight }) => flight.body.failure,
+    readAll: ({ flight, branch }, copy) => flight.body.readAll(branch, copy),
   }
 
   /** The one place a slot is given back: the body settled (or there was none). */
