@@ -38,6 +38,8 @@ export class Branch {
   direct = false
   /** Cancelled by its consumer, or dropped (garbage-collected): it takes no more chunks. */
   closed = false
+  /** Its stream was read from or cancelled (it is disturbed: its response's `bodyUsed`). */
+  used = false
 
   push(chunk: Uint8Array): void {
     this.queue.push(chunk)
@@ -60,7 +62,13 @@ export class Branch {
 export class TrackedBody {
   #declaredLength: number | undefined | null = null
 
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array>
+  readonly #source: ReadableStream<Uint8Array>
+  /**
+   * Taken at the first read or cancel, not before: until then the runtime's body is unlocked, so that a
+   * runtime that consumes a stand-in natively (returned from a server handler, `cache.put`) can; the
+   * pool then finds the source locked by someone else and lets the body go (`takenNatively`).
+   */
+  #reader: ReadableStreamDefaultReader<Uint8Array> | undefined
   readonly #hooks: BodyHooks
   /** Branches still reading (not closed). */
   readonly #branches = new Set<Branch>()
@@ -83,7 +91,7 @@ export class TrackedBody {
   #waitingSince: number | undefined
 
   constructor(source: ReadableStream<Uint8Array>, hooks: BodyHooks) {
-    this.#reader = source.getReader()
+    this.#source = source
     this.#hooks = hooks
   }
 
@@ -94,16 +102,56 @@ export class TrackedBody {
    * branch opened later, as with `tee()`: open branches before reading.
    */
   openStream(): { stream: ReadableStream<Uint8Array>; branch: Branch } {
+    const branch = this.branch()
+    return { stream: this.stream(branch), branch }
+  }
+
+  /** A new branch, without a stream: `readAll` needs none (see `stream`). */
+  branch(): Branch {
     const branch = new Branch()
     this.#branches.add(branch)
-    const stream = new ReadableStream<Uint8Array>(
+    return branch
+  }
+
+  /** The stream that reads `branch`: made when a caller first asks for `res.body`. */
+  stream(branch: Branch): ReadableStream<Uint8Array> {
+    return new ReadableStream<Uint8Array>(
       {
         pull: (controller) => this.#pull(branch, controller),
         cancel: (reason) => (branch.direct ? undefined : this.#cancelBranch(branch, reason)),
       },
       { highWaterMark: 0 },
     )
-    return { stream, branch }
+  }
+
+  /**
+   * Whether the runtime took the body itself, past the stand-in (a server returned the response, or
+   * `cache.put` stored it): its source is locked by a reader that is not ours. The pool then lets the
+   * body go as read (see `touched`): ky-pool cannot see its end, and must not cancel what another reads.
+   */
+  get takenNatively(): boolean {
+    return this.#reader === undefined && !this.#settled && this.#source.locked
+  }
+
+  /** Settles a body the runtime took (see `takenNatively`) as read. */
+  #releaseTaken(): void {
+    this.#touched = true
+    this.#settle('read')
+  }
+
+  /** Our reader of the source; undefined when the runtime took the source (see `takenNatively`). */
+  #readerOrNone(): ReadableStreamDefaultReader<Uint8Array> | undefined {
+    if (this.#reader === undefined && !this.#source.locked) this.#reader = this.#source.getReader()
+    return this.#reader
+  }
+
+  /** Cancels the source, unless the runtime took it (its reader is not ours to cancel). */
+  #cancelSource(reason: unknown): Promise<void> {
+    return (
+      this.#readerOrNone()
+        ?.cancel(reason)
+        .catch(() => {}) ?? Promise.resolve()
+    )
   }
 
   /**
@@ -122,9 +170,15 @@ export class TrackedBody {
     return this.#declaredLength
   }
 
-  /** A consumer has read from, cancelled or disposed of the body. */
+  /**
+   * A consumer has read from, cancelled or disposed of the body, or the runtime took it (see
+   * `takenNatively`; such a body is settled as read here, since every check of the pool's asks this first).
+   */
   get touched(): boolean {
-    return this.#touched || this.#disposed
+    if (this.#touched || this.#disposed) return true
+    if (!this.takenNatively) return false
+    this.#releaseTaken()
+    return true
   }
 
   /** The underlying body has settled; what it held can be given back. */
@@ -157,6 +211,10 @@ export class TrackedBody {
   canDrain(limit: number): boolean {
     // `#touched`, not `touched`: `dispose()` drains a body it has marked disposed.
     if (this.#touched || this.#settled || this.#drainGaveUp) return false
+    if (this.takenNatively) {
+      this.#releaseTaken()
+      return false
+    }
     const remaining = this.remaining
     return remaining === undefined || remaining <= limit
   }
@@ -219,7 +277,7 @@ export class TrackedBody {
     if (this.#settled) return
     this.#failure = reason
     this.#settle('cancelled')
-    await this.#reader.cancel(reason).catch(() => {})
+    await this.#cancelSource(reason)
   }
 
   /**
@@ -229,7 +287,7 @@ export class TrackedBody {
   fail(error: unknown): void {
     if (this.#settled) return
     this.#failure = error
-    this.#reader.cancel(error).catch(() => {})
+    void this.#cancelSource(error)
     this.#settle(this.touched ? 'errored' : 'cancelled')
   }
 
@@ -269,6 +327,7 @@ export class TrackedBody {
 
   async #pull(branch: Branch, controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
     this.#touched = true
+    branch.used = true
     let chunk: Uint8Array | undefined
     try {
       chunk = await this.#next(branch)
@@ -306,7 +365,9 @@ export class TrackedBody {
     let result: ReadableStreamReadResult<Uint8Array>
     this.#waitingSince = performance.now()
     try {
-      result = await this.#reader.read()
+      const reader = this.#readerOrNone()
+      if (reader === undefined) throw new TypeError('The response body was consumed by the runtime')
+      result = await reader.read()
     } catch (error) {
       if (this.#settled) return // `fail()` got there first; its error stands
       this.#failure = error
@@ -337,6 +398,7 @@ export class TrackedBody {
   }
 
   async #cancelBranch(branch: Branch, reason: unknown): Promise<void> {
+    branch.used = true
     // Cancelling one clone (ky cancels the one it gave an afterResponse hook) is not the body's end.
     if (this.#closeBranch(branch)) return
     this.#touched = true
@@ -344,7 +406,7 @@ export class TrackedBody {
     // No waiting for a read in progress: it may wait on a source that stalled (until idleTimeout).
     // Cancelling the source ends that read at once, and the drain finds the body settled.
     this.#settle('cancelled')
-    await this.#reader.cancel(reason).catch(() => {})
+    await this.#cancelSource(reason)
   }
 
   /** Forgets every queued chunk: nobody will read them. */

@@ -58,4 +58,9 @@ export function hold(flight: Flight, body: TrackedBody): HeldFlight {
 export interface Watched {
   flight: HeldFlight
   branch: Branch
+  /**
+   * Objects of the branch still watched: its response and, once asked for, its stream (a caller may keep
+   * only `res.body`). The branch is dropped when the last is collected.
+   */
+  live: number
 }

@@ -7,7 +7,7 @@
  * per origin (its protocol, the runtime) is slots.ts's business; taking forgotten bodies back is
  * reclaim.ts's; finding leaks is watch.ts's; telling what happened is events.ts's.
  */
-import { type Branch, TrackedBody } from '../body.ts'
+import { TrackedBody } from '../body.ts'
 import { coldNow, loadCold } from '../lazy.ts'
 import type { SettleHow } from '../lifecycle.ts'
 import { type Lease, Limiter, LimiterRejection } from '../limiter.ts'
@@ -253,13 +253,16 @@ export class Pool {
       this.#watch.unwatch(held)
       body.fail(signal!.reason)
     }
+    const contentLength = response.headers.get('content-length')
     const body = new TrackedBody(response.body!, {
       onSettle: (how, bytes) => {
         signal?.removeEventListener('abort', onAbort)
         this.#release(held, how, bytes)
       },
+      // The header's text, not the response: the response may be the stand-in itself (see response.ts),
+      // and a closure here that held it would keep it from the FinalizationRegistry.
       declaredLength: () => {
-        const length = Number(response.headers.get('content-length') ?? Number.NaN)
+        const length = Number(contentLength ?? Number.NaN)
         return Number.isFinite(length) ? length : undefined
       },
     })
@@ -284,22 +287,30 @@ export class Pool {
    * the held flights and the FinalizationRegistry could never see a dropped response collected.
    */
   #standIn(flight: HeldFlight, response: Response): Response {
-    return standInResponse(response, this.#opened(flight.body.openStream(), flight), this.#standInBody)
-  }
-
-  /** A branch's stream, watched (the stream, not the Response: a caller may keep only `res.body`). */
-  #opened(opened: { stream: ReadableStream<Uint8Array>; branch: Branch }, flight: HeldFlight) {
-    const watched: Watched = { flight, branch: opened.branch }
-    this.#watch.watch(opened.stream, watched)
-    return { stream: opened.stream, branch: watched }
+    const watched: Watched = { flight, branch: flight.body.branch(), live: 0 }
+    const standIn = standInResponse(response, watched, this.#standInBody)
+    this.#watch.watch(standIn, watched)
+    return standIn
   }
 
   /**
    * What a stand-in asks of its body, one object per pool: a stand-in's branch token is its `Watched`
-   * (flight and branch), so no closure is made per response.
+   * (flight and branch), so no closure is made per response. Every stream is watched too: a caller may
+   * keep only `res.body`.
    */
   readonly #standInBody: StandInBody<Watched> = {
-    clone: ({ flight, branch }) => this.#opened(flight.body.cloneStream(branch), flight),
+    stream: (watched) => {
+      const stream = watched.flight.body.stream(watched.branch)
+      this.#watch.watch(stream, watched)
+      return stream
+    },
+    used: ({ branch }) => branch.used,
+    clone: ({ flight, branch }) => {
+      const opened = flight.body.cloneStream(branch)
+      const watched: Watched = { flight, branch: opened.branch, live: 0 }
+      this.#watch.watch(opened.stream, watched)
+      return { stream: opened.stream, branch: watched }
+    },
     dispose: ({ flight, branch }) => {
       const reason = new DOMException('The response was disposed', 'AbortError')
       const { drainLimit, reclaimAfter } = this.options

@@ -59,9 +59,10 @@ export class LeakWatch {
     this.#watchdog.stop()
   }
 
-  /** Watches a stream of a held body (the response's, or a clone's): its flight learns when it is collected. */
-  watch(stream: ReadableStream<Uint8Array>, watched: Watched): void {
-    this.#collector.watch(stream, watched, watched.flight)
+  /** Watches a response or stream of a held body's branch: its flight learns when the branch is collected. */
+  watch(target: object, watched: Watched): void {
+    watched.live++
+    this.#collector.watch(target, watched, watched.flight)
   }
 
   unwatch(flight: HeldFlight): void {
@@ -152,7 +153,9 @@ export class LeakWatch {
   }
 
   /** FinalizationRegistry: a stream of the body was dropped. */
-  #collected({ flight, branch }: Watched): void {
+  #collected(watched: Watched): void {
+    if (--watched.live > 0) return // the branch's response or stream is still reachable
+    const { flight, branch } = watched
     const body = flight.body
     // Another branch (the original, or a clone) is still reachable: the body goes on.
     if (body.dropBranch(branch)) return

@@ -171,4 +171,23 @@ describe('every body method of the pooled Response', () => {
     expect([copy.bodyUsed, res.bodyUsed]).toEqual([true, false])
     expect(await res.json()).toEqual({ n: 1, list: [1, 2] })
   })
+
+  it("is the runtime's own Response, not a copy: status, headers and url are its own", async () => {
+    const res = await fresh().get(`${api}/binary`)
+    expect(res).toBeInstanceOf(Response)
+    expect([res.status, res.statusText, res.url]).toEqual([201, 'Made', `${api}/binary`])
+    await res.body?.cancel()
+  })
+
+  it('a body the runtime reads itself, past the stand-in (a server returning the response, cache.put), frees its slot and is no leak', async () => {
+    // A fetch that gives the runtime's own Response class (msw's may be a subclass, which gets a copy).
+    const client = fresh({ fetch: async (input) => fetch(input as Request) })
+    const res = await client.get(`${api}/text`)
+    expect(Object.getPrototypeOf(Object.getPrototypeOf(res))).toBe(Response.prototype)
+    // What a runtime does with a Response handed to it: it reads its own body, not through `res.body`.
+    expect(await Response.prototype.text.call(res)).toBe('hello, pool')
+    // The next request to the origin (limit 1) needs the slot: the pool finds the body taken, and frees it.
+    expect(await client.get(`${api}/json`).json()).toEqual({ n: 1, list: [1, 2] })
+    expect(await client.pool.settle()).toEqual([])
+  })
 })
