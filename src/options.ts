@@ -120,21 +120,26 @@ export const defaults = {
   leaks: 'warn',
 } as const satisfies Partial<ResolvedPoolOptions>
 
-const known = new Set<string>([
-  'perOrigin',
-  'total',
-  'origins',
-  'awaitingHeaders',
-  'maxQueue',
-  'queueTimeout',
-  'drainLimit',
-  'reclaimAfter',
-  'leakAfter',
-  'idleTimeout',
-  'leaks',
-  'callSites',
-  'trace',
-])
+/**
+ * Every pool option, once: typed as a record of `PoolOptions`' keys, so that an option added to the
+ * interface and forgotten here fails to compile (ky's `KyOptionsRegistry` does the same).
+ */
+const optionKeys: Record<keyof PoolOptions, true> = {
+  perOrigin: true,
+  total: true,
+  origins: true,
+  awaitingHeaders: true,
+  maxQueue: true,
+  queueTimeout: true,
+  drainLimit: true,
+  reclaimAfter: true,
+  leakAfter: true,
+  idleTimeout: true,
+  leaks: true,
+  callSites: true,
+  trace: true,
+}
+const known = new Set(Object.keys(optionKeys))
 
 export function resolvePoolOptions(
   options: PoolOptions = {},
@@ -194,7 +199,13 @@ export function resolvePoolOptions(
   return resolved
 }
 
-const requestKeys = new Set(['priority', 'queueTimeout', 'callSite'])
+/** The per-request options, and the call site client.ts adds (see `optionKeys`). */
+const requestKeyRecord: Record<keyof RequestPoolOptions | 'callSite', true> = {
+  priority: true,
+  queueTimeout: true,
+  callSite: true,
+}
+const requestKeys = new Set(Object.keys(requestKeyRecord))
 const noRequestOptions: RequestPoolOptions = Object.freeze({})
 
 /** Per-request options as the pool receives them: the caller's plus the call site client.ts captured. */
