@@ -44,9 +44,11 @@ export interface RequestOptions extends Options {
  */
 export type PooledResponse<T = unknown> = { clone(): PooledResponse<T> } & KyResponse<T> & AsyncDisposable
 
+/** What `client.get(url)` and the other methods return: ky's `ResponsePromise` (`.json()`, `.text()`, …), resolving to a `PooledResponse`. */
 export type PooledResponsePromise<T = unknown> = Omit<ResponsePromise<T>, keyof Promise<unknown>> &
   Promise<PooledResponse<T>>
 
+/** `client.pool`: the pool behind a client (and behind every instance `extend` and `create` make from it). */
 export interface PoolHandle {
   /** The options in force, defaults filled in. */
   readonly options: ResolvedPoolOptions
@@ -59,37 +61,40 @@ export interface PoolHandle {
   settle(): Promise<LeakReport[]>
 }
 
-type Method = 'get' | 'post' | 'put' | 'delete' | 'patch' | 'query'
+type Method = 'get' | 'post' | 'put' | 'delete' | 'patch' | 'query' | 'head'
 
-/** A ky instance whose requests go through a pool. */
-export interface PooledKy {
+/**
+ * ky's request methods, answering pooled responses. A homomorphic mapped type over `KyInstance`'s keys,
+ * so each method keeps ky's own documentation in editors.
+ */
+type PooledMethods = {
+  [K in keyof Pick<KyInstance, Method>]: K extends 'head'
+    ? (url: Input, options?: RequestOptions) => PooledResponsePromise
+    : <T>(url: Input, options?: RequestOptions) => PooledResponsePromise<T>
+}
+
+/** A ky instance whose requests go through a pool: ky's methods, `stop` and `retry`, plus `pool`. */
+export interface PooledKy extends PooledMethods, Pick<KyInstance, 'stop' | 'retry'> {
+  /**
+   * Fetch the given `url` (ky's call), through the pool.
+   * @param url - `Request` object, `URL` object, or URL string.
+   * @returns A promise with `Body` methods added; the response settles its slot when its body is read,
+   * cancelled or disposed (`await using`).
+   */
   <T>(url: Input, options?: RequestOptions): PooledResponsePromise<T>
-  get: <T>(url: Input, options?: RequestOptions) => PooledResponsePromise<T>
-  post: <T>(url: Input, options?: RequestOptions) => PooledResponsePromise<T>
-  put: <T>(url: Input, options?: RequestOptions) => PooledResponsePromise<T>
-  delete: <T>(url: Input, options?: RequestOptions) => PooledResponsePromise<T>
-  patch: <T>(url: Input, options?: RequestOptions) => PooledResponsePromise<T>
-  query: <T>(url: Input, options?: RequestOptions) => PooledResponsePromise<T>
-  head: (url: Input, options?: RequestOptions) => PooledResponsePromise
-  /** Like ky's `extend`: new defaults, the same pool. */
+  /**
+   * Like ky's `extend`: a new instance with some defaults overridden (hooks appended, headers merged,
+   * or a function of the parent's defaults), and the same pool.
+   */
   extend: (defaults: RequestOptions | ((parent: RequestOptions) => RequestOptions)) => PooledKy
-  /** Like ky's `create` (no inherited defaults), but still the same pool. */
+  /** Like ky's `create`: a new instance with complete new defaults, inheriting none, but still the same pool. */
   create: (defaults?: RequestOptions) => PooledKy
-  readonly stop: KyInstance['stop']
-  readonly retry: KyInstance['retry']
+  /** The pool behind this instance. */
   readonly pool: PoolHandle
 }
 
 /** ky's request methods, as the pooled instance and the shared `client` expose them. */
-export const methods: readonly (Method | 'head')[] = [
-  'get',
-  'post',
-  'put',
-  'delete',
-  'patch',
-  'query',
-  'head',
-]
+export const methods: readonly Method[] = ['get', 'post', 'put', 'delete', 'patch', 'query', 'head']
 
 /** The real fetch, looked up on every call so that interceptors installed later are seen. */
 const runtimeFetch: FetchLike = (request, init) => globalThis.fetch(request, init)

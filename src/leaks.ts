@@ -8,6 +8,7 @@ import type { LeakReport } from './trace.ts'
 
 export type { CallSite, CallSiteMode }
 
+/** What a client does about a leaked body: warn once per call site, collect for `settle()` to throw (tests), or count only. */
 export type LeakMode = 'warn' | 'strict' | 'silent'
 
 /**

@@ -21,6 +21,7 @@ export interface OriginOptions {
   protocol?: 'h1' | 'h2' | 'h3'
 }
 
+/** The pool's limits and policies, given as `createClient({ pool: { … } })`; every one is optional. */
 export interface PoolOptions {
   /**
    * Max requests in flight per origin, from before the request is sent until its body settles;
@@ -31,7 +32,10 @@ export interface PoolOptions {
    * Set, it applies to every origin whatever its protocol.
    */
   perOrigin?: number
-  /** Max requests in flight over all origins. Default 256 (Chromium's socket limit); in Workers `Infinity`. */
+  /**
+   * Max requests in flight over all origins. Default 256 (Chromium's socket limit); in Workers `Infinity`.
+   * @default 256
+   */
   total?: number
   /**
    * Per origin: a limit that replaces `perOrigin` (`'https://api.example.com': 2`), or `{ limit, protocol }`.
@@ -46,14 +50,21 @@ export interface PoolOptions {
    * the platform's own rule since 2026-04-09; `Infinity` elsewhere.
    */
   awaitingHeaders?: number
-  /** Max requests queued per origin; the next one fails at once with `QueueFullError`. Default 1000. */
+  /**
+   * Max requests queued per origin; the next one fails at once with `QueueFullError`.
+   * @default 1000
+   */
   maxQueue?: number
-  /** Ms a request may wait for a slot before failing with `QueueTimeoutError`. Default 30000; `Infinity` for none. */
+  /**
+   * Ms a request may wait for a slot before failing with `QueueTimeoutError`; `Infinity` for none.
+   * @default 30000
+   */
   queueTimeout?: number
   /**
    * Bytes an unread body may be read into memory to free its connection (it stays readable by its
-   * caller). Default 1048576 (1 MiB); 0 never drains. Memory: no more than this per body, and a drained
+   * caller); 0 never drains. Default 1 MiB. Memory: no more than this per body, and a drained
    * body takes the memory it would take once read; it is freed when read or garbage-collected.
+   * @default 1048576
    */
   drainLimit?: number
   /**
@@ -62,13 +73,23 @@ export interface PoolOptions {
    * take before the pool stops waiting for it (a trickling body is cancelled under pressure). Default 250. Longer protects
    * such code more, and costs sloppy code that forgets large bodies this long per full set of slots
    * (bench/README.md: 300 forgotten 200 KB bodies at 6 per origin).
+   * @default 250
    */
   reclaimAfter?: number
-  /** Ms after which the watchdog reclaims a body nobody touched and reports it as a leak. Default 10000; `Infinity` for never. */
+  /**
+   * Ms after which the watchdog reclaims a body nobody touched and reports it as a leak; `Infinity` for never.
+   * @default 10000
+   */
   leakAfter?: number
-  /** Ms a body read may wait for the next chunk before failing with `BodyIdleTimeoutError`. Default 60000; `Infinity` for never (0 is refused). */
+  /**
+   * Ms a body read may wait for the next chunk before failing with `BodyIdleTimeoutError`; `Infinity` for never (0 is refused).
+   * @default 60000
+   */
   idleTimeout?: number
-  /** What to do about leaked bodies: `'warn'` (console, once per call site), `'strict'` (`settle()` throws), `'silent'`. Default `'warn'`. */
+  /**
+   * What to do about leaked bodies: `'warn'` (console, once per call site), `'strict'` (`settle()` throws), `'silent'`.
+   * @default 'warn'
+   */
   leaks?: LeakMode
   /**
    * When the stack of each request is captured, to name the line that leaked its body: `'always'` (some
@@ -89,6 +110,7 @@ export interface RequestPoolOptions {
   queueTimeout?: number
 }
 
+/** The options in force (`client.pool.options`): the caller's, with the runtime's and ky-pool's defaults filled in. */
 export interface ResolvedPoolOptions {
   /** Undefined: the default, which follows each origin's protocol (src/pool/slots.ts). */
   perOrigin: number | undefined

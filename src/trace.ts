@@ -31,6 +31,7 @@ interface EventBase {
   at: number
 }
 
+/** One moment of a pooled request's life, as `pool.trace` receives it (see the module comment). */
 export type TraceEvent =
   | (EventBase & { type: 'queued'; priority: number; queued: number; limit: number })
   | (EventBase & {
@@ -62,6 +63,7 @@ export type TraceEvent =
   | (EventBase & { type: 'leaked'; callSite: string; detectedBy: LeakReport['detectedBy']; first: boolean })
   | (EventBase & { type: 'retry'; retryCount: number; error: string })
 
+/** The moments: queued, acquired, rejected, headers, settled, reclaimed, leaked, retry. */
 export type TraceEventType = TraceEvent['type']
 
 /** One body that its caller never read nor cancelled. */
@@ -78,6 +80,7 @@ export interface LeakReport {
   action: ReclaimAction
 }
 
+/** One origin in `stats()`: its requests in flight and queued, its limit and protocol. */
 export interface OriginStats {
   /** Requests holding a slot: from acquired until their body settled. */
   inFlight: number
@@ -90,6 +93,7 @@ export interface OriginStats {
   protocolSource: ProtocolSource
 }
 
+/** `client.pool.stats()`: a snapshot of the pool, in total and per origin, with running totals. */
 export interface PoolStats {
   inFlight: number
   queued: number
