@@ -136,7 +136,8 @@ try {
   // Vite's bundler, for comparison only: it leaves a module that the entry re-exports but never uses out
   // of the initial chunk (esbuild keeps it there when a lazy chunk uses it: the error classes).
   const viaRolldown = await rolldownFigure()
-  if (viaRolldown !== undefined) console.log(`size: for comparison, rolldown (Vite): ky-pool adds ${kb(viaRolldown)} KB gz`)
+  if (viaRolldown !== undefined)
+    console.log(`size: for comparison, rolldown (Vite): ky-pool adds ${kb(viaRolldown)} KB gz`)
   if (process.env.SIZE_VERBOSE) {
     for (const [input, bytes] of pool.inputs) console.log(`  ${kb(bytes).padStart(6)} KB min  ${input}`)
   }
