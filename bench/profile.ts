@@ -8,8 +8,8 @@
  */
 import { Session } from 'node:inspector/promises'
 import ky from 'ky'
-import { createClient } from '../src/index.ts'
 import { captureCallSite } from '../src/callsite.ts'
+import { createClient } from '../src/index.ts'
 import { envInt, machine, table } from './support/harness.ts'
 
 const calls = envInt('PROFILE_N', 20_000)
