@@ -254,7 +254,14 @@ function defineSwapped(Base: typeof Response): object | undefined {
     const own = state(response)
     if (response.bodyUsed || own.stream?.locked) return Promise.reject(unusable())
     own.used = true
-    return own.body.readAll(own.branch, copy)
+    const read = own.body.readAll(own.branch, copy) // first: from now on the branch's stream's cancel is ignored
+    // A stream asked for before is now locked and disturbed, as the runtime's is after a whole-body read.
+    if (own.stream !== undefined)
+      void own.stream
+        .getReader()
+        .cancel()
+        .catch(() => {})
+    return read
   }
   /** The rare methods (`blob()`, `formData()`) as the runtime has them, over the branch's stream. */
   const viaRuntime = async <T>(response: Response, read: (copy: Response) => Promise<T>): Promise<T> => {

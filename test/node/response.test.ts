@@ -179,6 +179,16 @@ describe('every body method of the pooled Response', () => {
     await res.body?.cancel()
   })
 
+  it('res.body asked for, then text(): the stream ends locked and the response used, as the runtime leaves its own', async () => {
+    const client = fresh({ fetch: async (input) => fetch(input as Request) })
+    const res = await client.get(`${api}/text`)
+    const stream = res.body!
+    expect([res.bodyUsed, stream.locked]).toEqual([false, false])
+    expect(await res.text()).toBe('hello, pool')
+    expect([res.bodyUsed, stream.locked, res.body === stream]).toEqual([true, true, true])
+    await expect(res.text()).rejects.toThrow(TypeError)
+  })
+
   it('a body the runtime reads itself, past the stand-in (a server returning the response, cache.put), frees its slot and is no leak', async () => {
     // A fetch that gives the runtime's own Response class (msw's may be a subclass, which gets a copy).
     const client = fresh({ fetch: async (input) => fetch(input as Request) })
