@@ -365,6 +365,9 @@ function originKey(option: string, key: string, shown: string): string {
   return origin
 }
 
+/** The keys of `OriginOptions`, typed from it (see `optionKeys`). */
+const originOptionKeys: Record<keyof OriginOptions, true> = { limit: true, protocol: true }
+
 function originOptions(option: string, value: unknown): OriginOptions {
   if (!isPlainObject(value)) {
     throw new PoolConfigError(
@@ -374,7 +377,7 @@ function originOptions(option: string, value: unknown): OriginOptions {
     )
   }
   for (const key of Object.keys(value)) {
-    if (key !== 'limit' && key !== 'protocol') {
+    if (!Object.hasOwn(originOptionKeys, key)) {
       throw new PoolConfigError(
         `${option}.${key}`,
         (value as Record<string, unknown>)[key],
