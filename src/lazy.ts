@@ -18,10 +18,16 @@ let loading: Promise<Cold> | undefined
 /** The cold module, loading it on the first call. */
 export function loadCold(): Promise<Cold> {
   if (loaded !== undefined) return Promise.resolve(loaded)
-  loading ??= import('./cold.ts').then((module) => {
-    loaded = module
-    return module
-  })
+  loading ??= import('./cold.ts').then(
+    (module) => {
+      loaded = module
+      return module
+    },
+    (error: unknown) => {
+      loading = undefined // a chunk that failed to load (a network error in a browser) is tried again next time
+      throw error
+    },
+  )
   return loading
 }
 
@@ -33,5 +39,8 @@ export function coldNow(): Cold | undefined {
 /** Runs `use` with the cold module: now if it is loaded, else once it is. */
 export function withCold(use: (cold: Cold) => void): void {
   if (loaded !== undefined) use(loaded)
-  else void loadCold().then(use)
+  else
+    loadCold().then(use, (error: unknown) =>
+      console.error('ky-pool: could not load its cold paths (a leak report or a warning is lost)', error),
+    )
 }
