@@ -1,6 +1,7 @@
 /**
  * A Response that stands in for the runtime's: same status, headers, url, redirected and type, every
- * body method, `clone()`, and `Symbol.asyncDispose` (`await using res = await client.get(url)`).
+ * body method, `clone()`, and `Symbol.asyncDispose` (`await using res = await client.get(url)`). It is
+ * the runtime's own response object, given a prototype whose body methods read through ky-pool.
  */
 
 /** `Symbol.asyncDispose`, or the well-known registry symbol TypeScript uses where the runtime lacks it. */
@@ -46,17 +47,22 @@ interface StandInMeta {
   stream: ReadableStream<Uint8Array> | undefined
   /** A whole-body method (`text()`, `json()`, …) has begun. */
   used: boolean
+  /**
+   * A copy (a clone, or a Response of another class than the runtime's): its own body is the branch's
+   * stream, so the runtime's body methods read it, and its `bodyUsed` is the runtime's.
+   */
+  copied: boolean
 }
 
 const meta = Symbol('ky-pool stand-in')
 type Swapped = Response & { [meta]: StandInMeta }
 
 /**
- * The caller's Response for `original`, whose body is read through `body`. Where the runtime allows it,
- * the stand-in is `original` itself with a prototype that reads its body through ky-pool: nothing is
- * copied (rebuilding a Response, its headers and a stream cost some 11 µs of a request's ~30 µs in the
- * overhead benchmark), and `res.body`'s stream is made only if asked for. Elsewhere (happy-dom, whose
- * Response keeps its state in own fields; a custom fetch's Response subclass) it is a new Response.
+ * The caller's Response for `original`, whose body is read through `body`: `original` itself, with a
+ * prototype that reads its body through ky-pool. Nothing is copied (rebuilding a Response, its headers
+ * and a stream per request was most of ky-pool's CPU cost in the overhead benchmark), and `res.body`'s
+ * stream is made only if asked for. A Response of another class than the runtime's (a custom fetch's
+ * subclass) is copied first, as clones are.
  */
 export function standInResponse<B extends object>(
   original: Response,
@@ -69,16 +75,12 @@ export function standInResponse<B extends object>(
     branch,
     stream: undefined,
     used: false,
+    copied: false,
   }
   const Base = globalThis.Response
-  const swapped = Object.getPrototypeOf(original) === Base.prototype ? swappedPrototype(Base) : undefined
-  if (swapped !== undefined) {
-    Object.setPrototypeOf(original, swapped)
-    ;(original as Swapped)[meta] = state
-    return original
-  }
-  state.stream = body.stream(branch)
-  return new (standInClass())(state.stream, original, state)
+  if (Object.getPrototypeOf(original) === Base.prototype) return swap(original, state)
+  state.copied = true
+  return swap(copyOf(original, (state.stream = body.stream(branch))), state)
 }
 
 /** A response without a body (HEAD, 204, 304, …) is returned as is, disposable like the others. */
@@ -87,172 +89,68 @@ export function disposable(response: Response): Response {
   return response
 }
 
-type StandInClass = new (body: ReadableStream<Uint8Array>, init: ResponseInit, meta: StandInMeta) => Response
-
-/**
- * One subclass per Response class (read at call time: test environments such as happy-dom install
- * their own). A subclass rather than own properties on each response: defining eleven properties and
- * closures per response was a tenth of a request's cost in the overhead benchmark.
- */
-const classes = new WeakMap<typeof Response, StandInClass>()
-
-function standInClass(): StandInClass {
-  const Base = globalThis.Response
-  let StandIn = classes.get(Base)
-  if (StandIn === undefined) {
-    StandIn = defineStandIn(Base)
-    classes.set(Base, StandIn)
-  }
-  return StandIn
+/** A new runtime Response with `from`'s status and headers around `stream` (url, redirected and type come from the state). */
+function copyOf(from: Response, stream: ReadableStream<Uint8Array>): Response {
+  return new globalThis.Response(stream, {
+    status: from.status,
+    statusText: from.statusText,
+    headers: from.headers,
+  })
 }
 
-function defineStandIn(Base: typeof Response): StandInClass {
-  class StandInResponse extends Base {
-    readonly #meta: StandInMeta
-
-    constructor(body: ReadableStream<Uint8Array>, init: ResponseInit, meta: StandInMeta) {
-      // Only status, statusText and headers: `new Response()` cannot be given url, redirected or type.
-      super(body, { status: init.status, statusText: init.statusText, headers: init.headers })
-      this.#meta = meta
-      // happy-dom declares url, redirected and type as instance fields, which shadow the getters below.
-      if (Object.hasOwn(this, 'url')) {
-        Object.defineProperties(this, {
-          url: { value: meta.original.url },
-          redirected: { value: meta.original.redirected },
-          type: { value: meta.original.type },
-        })
-      }
-    }
-
-    override get url(): string {
-      return this.#meta.original.url
-    }
-
-    override get redirected(): boolean {
-      return this.#meta.original.redirected
-    }
-
-    override get type(): ResponseType {
-      return this.#meta.original.type
-    }
-
-    /**
-     * A branch of the tracked body rather than the runtime's tee: a tee reads a chunk the moment it is
-     * made, so a clone nobody reads (ky makes one per `afterResponse` hook) made the body look read, and
-     * a forgotten response could no longer be reclaimed. (The runtime's clone would also lose url,
-     * redirected and type.)
-     */
-    override clone(): Response {
-      if (this.bodyUsed || this.body?.locked) {
-        throw new TypeError('Response.clone: the body has already been used or is locked')
-      }
-      const meta = this.#meta
-      const opened = meta.body.clone(meta.branch)
-      return new StandInResponse(opened.stream, this, { ...meta, ...opened, used: false })
-    }
-
-    [asyncDispose](): Promise<void> {
-      return this.#meta.body.dispose(this.#meta.branch)
-    }
-
-    override arrayBuffer(): Promise<ArrayBuffer> {
-      const whole = this.#readAll(true)
-      if (whole === undefined) return this.#read(() => super.arrayBuffer())
-      return whole.then((bytes) => bytes.buffer)
-    }
-
-    override blob(): Promise<Blob> {
-      return this.#read(() => super.blob())
-    }
-
-    override bytes(): Promise<Uint8Array<ArrayBuffer>> {
-      return this.#readAll(true) ?? this.#read(() => super.bytes())
-    }
-
-    override formData(): Promise<FormData> {
-      return this.#read(() => super.formData())
-    }
-
-    override json(): Promise<unknown> {
-      const whole = this.#readAll(false)
-      if (whole === undefined) return this.#read(() => super.json())
-      return whole.then((bytes) => JSON.parse(utf8.decode(bytes)))
-    }
-
-    override text(): Promise<string> {
-      const whole = this.#readAll(false)
-      if (whole === undefined) return this.#read(() => super.text())
-      return whole.then((bytes) => utf8.decode(bytes))
-    }
-
-    /**
-     * The fast way to read a whole body: straight from the tracked body, skipping the stand-in stream
-     * (a promise and a queue round trip per chunk). Taken only when the runtime's own method would read
-     * the stand-in stream from its start, and only where cancelling the stream marks the response used (probed
-     * once per class), since that is how the stand-in ends up exactly as the runtime's read leaves it:
-     * `bodyUsed`, its stream locked. Otherwise undefined, and the runtime's method runs. `copy` as in
-     * `TrackedBody.readAll`: the caller gets the bytes (arrayBuffer, bytes), which must be its own.
-     */
-    #readAll(copy: boolean): Promise<Uint8Array<ArrayBuffer>> | undefined {
-      if (!cancelMarksUsed || this.bodyUsed) return undefined
-      const { stream, branch, body } = this.#meta
-      if (stream === undefined || this.body !== stream || stream.locked) return undefined
-      const whole = body.readAll(branch, copy) // first: from now on the stream's cancel is ignored
-      stream
-        .getReader()
-        .cancel()
-        .catch(() => {})
-      return whole
-    }
-
-    async #read<T>(read: () => Promise<T>): Promise<T> {
-      const used = this.bodyUsed // then the runtime's "already used" error is the right one
-      try {
-        return await read()
-      } catch (error) {
-        throw (used ? undefined : this.#meta.body.failure(this.#meta.branch)) ?? error
-      }
+/** Makes `response` a stand-in: the prototype for its class, and its state. */
+function swap(response: Response, state: StandInMeta): Response {
+  const prototype = swappedPrototype(globalThis.Response)
+  Object.setPrototypeOf(response, prototype)
+  ;(response as Swapped)[meta] = state
+  // happy-dom keeps bodyUsed, url, redirected and type in own fields, which a prototype cannot override:
+  // an original's bodyUsed is ours (its body is read past the runtime), a copy's url and the rest its original's.
+  if (Object.hasOwn(response, 'bodyUsed')) {
+    if (state.copied) {
+      Object.defineProperties(response, {
+        url: { value: state.original.url },
+        redirected: { value: state.original.redirected },
+        type: { value: state.original.type },
+      })
+    } else {
+      const { get } = Object.getOwnPropertyDescriptor(prototype, 'bodyUsed')!
+      Object.defineProperty(response, 'bodyUsed', { get, set: () => {}, configurable: true })
     }
   }
-  const cancelMarksUsed = marksUsedOnCancel(Base)
-  // `bytes()` is recent: where the runtime lacks it, so does the stand-in (ky checks for it).
-  if (typeof Base.prototype.bytes !== 'function') {
-    Reflect.deleteProperty(StandInResponse.prototype, 'bytes')
-  }
-  return StandInResponse as unknown as StandInClass
+  return response
 }
 
 const utf8 = new TextDecoder()
 
-/** The prototype that makes a runtime's Response a stand-in, per Response class; undefined where it cannot. */
-const swappedPrototypes = new WeakMap<typeof Response, object | undefined>()
+/** The prototype that makes a runtime's Response a stand-in, per Response class (test environments install their own). */
+const swappedPrototypes = new WeakMap<typeof Response, object>()
 
-function swappedPrototype(Base: typeof Response): object | undefined {
-  if (!swappedPrototypes.has(Base)) swappedPrototypes.set(Base, defineSwapped(Base))
-  return swappedPrototypes.get(Base)
+function swappedPrototype(Base: typeof Response): object {
+  let prototype = swappedPrototypes.get(Base)
+  if (prototype === undefined) {
+    prototype = defineSwapped(Base)
+    swappedPrototypes.set(Base, prototype)
+  }
+  return prototype
 }
 
-const unusable = () => new TypeError('Response body is already used or locked')
-
 /**
- * A stand-in that is the runtime's own response (see `standInResponse`). Its body methods read through
- * the tracked body; status, headers, url and the rest are the runtime's. No private fields or methods:
- * instances are made by the runtime, not by this class, so they would fail its brand check.
+ * The stand-in's prototype: body methods read through the tracked body; status and headers are the
+ * runtime's; url, redirected and type too, or the original's for a copy (a clone). No private fields or
+ * methods: instances are made by the runtime, not by this class, so they would fail its brand check.
  */
-function defineSwapped(Base: typeof Response): object | undefined {
-  try {
-    // happy-dom keeps body, url and the like in own fields, which a prototype cannot override.
-    const probe = new Base(null)
-    if (['body', 'bodyUsed', 'url', 'headers', 'text'].some((key) => Object.hasOwn(probe, key)))
-      return undefined
-  } catch {
-    return undefined
-  }
+function defineSwapped(Base: typeof Response): object {
   const state = (response: Response) => (response as Swapped)[meta]
+  /** The runtime's own refusal to read a body twice (a TypeError; happy-dom's is a DOMException). */
+  const refusal = (): Promise<never> => {
+    const used = new Base('')
+    used.text().catch(() => {})
+    return used.text() as Promise<never>
+  }
   /** The whole body for a whole-body method, or the runtime's refusal when it is used or locked. */
   const whole = (response: Response, copy: boolean): Promise<Uint8Array<ArrayBuffer>> => {
     const own = state(response)
-    if (response.bodyUsed || own.stream?.locked) return Promise.reject(unusable())
+    if (response.bodyUsed || own.stream?.locked) return refusal()
     own.used = true
     const read = own.body.readAll(own.branch, copy) // first: from now on the branch's stream's cancel is ignored
     // A stream asked for before is now locked and disturbed, as the runtime's is after a whole-body read.
@@ -263,16 +161,26 @@ function defineSwapped(Base: typeof Response): object | undefined {
         .catch(() => {})
     return read
   }
-  /** The rare methods (`blob()`, `formData()`) as the runtime has them, over the branch's stream. */
-  const viaRuntime = async <T>(response: Response, read: (copy: Response) => Promise<T>): Promise<T> => {
+  /**
+   * A body method as the runtime has it: on a copy itself (its body is the branch's stream), else on a
+   * Response made around the branch's stream (the rare methods: `blob()`, `formData()`). Rejects with the
+   * error ky-pool failed the body with, if it did: left to themselves, some runtimes reject with one of
+   * their own and the reason is lost (Chromium `TypeError: Failed to fetch`, happy-dom `EncodingError`).
+   */
+  const viaRuntime = async <T>(response: Response, read: (target: Response) => Promise<T>): Promise<T> => {
     const own = state(response)
-    if (response.bodyUsed || own.stream?.locked) throw unusable()
+    const used = response.bodyUsed // then the runtime's "already used" error is the right one
     try {
+      if (own.copied) return await read(response)
+      if (used || own.stream?.locked) return await refusal()
       return await read(new Base(response.body, { headers: response.headers }))
     } catch (error) {
-      throw own.body.failure(own.branch) ?? error
+      throw (used ? undefined : own.body.failure(own.branch)) ?? error
     }
   }
+  /** A whole-body method: straight from the tracked body, or the runtime's own on a copy. */
+  const method = <T>(response: Response, fast: () => Promise<T>, native: (target: Response) => Promise<T>) =>
+    state(response).copied ? viaRuntime(response, native) : fast()
   class SwappedResponse extends Base {
     override get body(): ReadableStream<Uint8Array<ArrayBuffer>> {
       const own = state(this)
@@ -290,16 +198,37 @@ function defineSwapped(Base: typeof Response): object | undefined {
 
     override get bodyUsed(): boolean {
       const own = state(this)
-      return own.used || own.body.used(own.branch)
+      return own.copied ? super.bodyUsed : own.used || own.body.used(own.branch)
     }
 
+    // A copy (a clone) cannot be given url, redirected or type by `new Response()`: they are its original's.
+    override get url(): string {
+      const { original } = state(this)
+      return original === this ? super.url : original.url
+    }
+
+    override get redirected(): boolean {
+      const { original } = state(this)
+      return original === this ? super.redirected : original.redirected
+    }
+
+    override get type(): ResponseType {
+      const { original } = state(this)
+      return original === this ? super.type : original.type
+    }
+
+    /**
+     * A branch of the tracked body rather than the runtime's tee: a tee reads a chunk the moment it is
+     * made, so a clone nobody reads (ky makes one per `afterResponse` hook) made the body look read, and
+     * a forgotten response could no longer be reclaimed.
+     */
     override clone(): Response {
       const own = state(this)
       if (this.bodyUsed || own.stream?.locked) {
         throw new TypeError('Response.clone: the body has already been used or is locked')
       }
       const opened = own.body.clone(own.branch)
-      return new (standInClass())(opened.stream, this, { ...own, ...opened, original: this, used: false })
+      return swap(copyOf(this, opened.stream), { ...own, ...opened, used: false, copied: true })
     }
 
     [asyncDispose](): Promise<void> {
@@ -308,43 +237,46 @@ function defineSwapped(Base: typeof Response): object | undefined {
     }
 
     override arrayBuffer(): Promise<ArrayBuffer> {
-      return whole(this, true).then((bytes) => bytes.buffer)
+      return method(
+        this,
+        () => whole(this, true).then((bytes) => bytes.buffer),
+        (target) => Base.prototype.arrayBuffer.call(target),
+      )
     }
 
     override bytes(): Promise<Uint8Array<ArrayBuffer>> {
-      return whole(this, true)
+      return method(
+        this,
+        () => whole(this, true),
+        (target) => Base.prototype.bytes.call(target),
+      )
     }
 
     override json(): Promise<unknown> {
-      return whole(this, false).then((bytes) => JSON.parse(utf8.decode(bytes)))
+      return method(
+        this,
+        () => whole(this, false).then((bytes) => JSON.parse(utf8.decode(bytes))),
+        (target) => Base.prototype.json.call(target),
+      )
     }
 
     override text(): Promise<string> {
-      return whole(this, false).then((bytes) => utf8.decode(bytes))
+      return method(
+        this,
+        () => whole(this, false).then((bytes) => utf8.decode(bytes)),
+        (target) => Base.prototype.text.call(target),
+      )
     }
 
     override blob(): Promise<Blob> {
-      return viaRuntime(this, (copy) => copy.blob())
+      return viaRuntime(this, (target) => Base.prototype.blob.call(target))
     }
 
     override formData(): Promise<FormData> {
-      return viaRuntime(this, (copy) => copy.formData())
+      return viaRuntime(this, (target) => Base.prototype.formData.call(target))
     }
   }
+  // `bytes()` is recent: where the runtime lacks it, so does the stand-in (ky checks for it).
   if (typeof Base.prototype.bytes !== 'function') Reflect.deleteProperty(SwappedResponse.prototype, 'bytes')
   return SwappedResponse.prototype
-}
-
-/**
- * Whether cancelling a response's stream makes the response `bodyUsed`, as the Fetch spec has it (a
- * disturbed stream). Not in happy-dom, whose Response keeps a flag of its own.
- */
-function marksUsedOnCancel(Base: typeof Response): boolean {
-  try {
-    const probe = new Base(new ReadableStream())
-    void probe.body?.getReader().cancel()
-    return probe.bodyUsed
-  } catch {
-    return false
-  }
 }
