@@ -80,7 +80,8 @@ export function standInResponse<B extends object>(
   const Base = globalThis.Response
   if (Object.getPrototypeOf(original) === Base.prototype) return swap(original, state)
   state.copied = true
-  return swap(copyOf(original, (state.stream = body.stream(branch))), state)
+  state.stream = body.stream(branch)
+  return swap(copyOf(original, state.stream), state)
 }
 
 /** A response without a body (HEAD, 204, 304, …) is returned as is, disposable like the others. */
