@@ -52,6 +52,8 @@ export default defineConfig({
                   '--disable-sync',
                   '--no-first-run',
                   '--disable-quic',
+                  // The HTTP/2 test server's certificate is made at run time (test/support/tls.ts).
+                  '--ignore-certificate-errors',
                 ],
               },
             }),
