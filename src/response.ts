@@ -56,6 +56,12 @@ export function standInResponse<B extends object>(
   return new (standInClass())(opened.stream, original, meta)
 }
 
+/** Marks a response as the end of a redirect chain, as fetch does (the pool followed it hop by hop). */
+export function markRedirected(response: Response): Response {
+  Object.defineProperty(response, 'redirected', { value: true, configurable: true })
+  return response
+}
+
 /** A response without a body (HEAD, 204, 304, …) is returned as is, disposable like the others. */
 export function disposable(response: Response): Response {
   Object.defineProperty(response, asyncDispose, { value: async () => {}, writable: true, configurable: true })
@@ -92,9 +98,9 @@ function defineStandIn(Base: typeof Response): StandInClass {
       // happy-dom declares url, redirected and type as instance fields, which shadow the getters below.
       if (Object.hasOwn(this, 'url')) {
         Object.defineProperties(this, {
-          url: { value: meta.original.url },
-          redirected: { value: meta.original.redirected },
-          type: { value: meta.original.type },
+          url: { value: meta.original.url, configurable: true },
+          redirected: { value: meta.original.redirected, configurable: true },
+          type: { value: meta.original.type, configurable: true },
         })
       }
     }
@@ -123,7 +129,10 @@ function defineStandIn(Base: typeof Response): StandInClass {
       }
       const meta = this.#meta
       const opened = meta.body.clone(meta.branch)
-      return new StandInResponse(opened.stream, this, { ...meta, ...opened })
+      const copy = new StandInResponse(opened.stream, this, { ...meta, ...opened })
+      // A redirect chain the pool followed marks its final response (pool/redirects.ts): so are its clones.
+      if (this.redirected !== meta.original.redirected) markRedirected(copy)
+      return copy
     }
 
     [asyncDispose](): Promise<void> {

@@ -145,7 +145,8 @@ describe.each([
         // Each invocation has its own pool: it starts empty, and counts its own 8 requests only.
         expect(before).toEqual({ inFlight: 0, queued: 0, requests: 0 })
         // No total of ky-pool's own in Workers (JSON: null): the platform's rule is on headers (awaitingHeaders).
-        expect(after).toEqual({ inFlight: 1, queued: 0, requests: 8, limit: 2, total: null })
+        // 9 requests: the redirect is followed hop by hop, each hop in a slot of its own.
+        expect(after).toEqual({ inFlight: 1, queued: 0, requests: 9, limit: 2, total: null })
         expect(burst).toEqual(Array.from({ length: 4 }, () => '{"hello":"world"}'))
         expect([error, redirected, json]).toEqual(['HTTPError', true, { hello: 'world' }])
       }
