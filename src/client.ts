@@ -16,6 +16,7 @@ import ky, {
 } from 'ky'
 import { type CallSite, captureCallSite } from './leaks.ts'
 import {
+  defaults,
   type PoolOptions,
   type RequestPoolOptions,
   type ResolvedPoolOptions,
@@ -94,6 +95,23 @@ export const methods: readonly (Method | 'head')[] = [
 /** The real fetch, looked up on every call so that interceptors installed later are seen. */
 const runtimeFetch: FetchLike = (request, init) => globalThis.fetch(request, init)
 
+/** ky's default per-attempt `timeout`, in ms. */
+const kyDefaultTimeout = 10_000
+
+/**
+ * ky's `timeout` counts the time a request waits in ky-pool's queue. Left at 30 s, `queueTimeout` could
+ * never fire under ky's default 10 s, and a request that only ever waited in the queue failed as a bare
+ * `TimeoutError` counted as aborted (issue 11). A little under ky's, the queue's own timer fires first, so
+ * such a request fails with a `QueueTimeoutError` that says it waited for a slot. The margin is not 1 ms:
+ * ky starts its timer before calling fetch, and 1 ms lost the race in 1 run of 4 on a busy machine. An
+ * explicit `pool.queueTimeout` still wins.
+ */
+function queueTimeoutUnder(kyTimeout: unknown): { queueTimeout?: number } {
+  if (typeof kyTimeout !== 'number' || !Number.isFinite(kyTimeout) || kyTimeout <= 20) return {}
+  const margin = Math.min(100, Math.max(10, kyTimeout / 20))
+  return { queueTimeout: Math.min(defaults.queueTimeout, kyTimeout - margin) }
+}
+
 /** Creates a ky instance with its own pool. */
 export function createClient(options: ClientOptions = {}): PooledKy {
   const { pool: poolOptions, ...kyOptions } = options
@@ -101,7 +119,7 @@ export function createClient(options: ClientOptions = {}): PooledKy {
   // Leaks are reported once per call site for the client, not once per Workers invocation.
   const environment = {
     runtime,
-    defaults: runtimeDefaults(runtime),
+    defaults: { ...runtimeDefaults(runtime), ...queueTimeoutUnder(kyOptions.timeout ?? kyDefaultTimeout) },
     keepAlive: keepAliveUntil,
     leakSites: new Set<string>(),
     perRequestContexts: runtime === 'workerd',

@@ -48,7 +48,11 @@ export interface PoolOptions {
   awaitingHeaders?: number
   /** Max requests queued per origin; the next one fails at once with `QueueFullError`. Default 1000. */
   maxQueue?: number
-  /** Ms a request may wait for a slot before failing with `QueueTimeoutError`. Default 30000; `Infinity` for none. */
+  /**
+   * Ms a request may wait for a slot before failing with `QueueTimeoutError`; `Infinity` for none. Default
+   * a little under the client's ky `timeout` (which counts the time queued): 9900 with ky's default 10 s,
+   * 30000 at most or with `timeout: false`.
+   */
   queueTimeout?: number
   /**
    * Bytes an unread body may be read into memory to free its connection (it stays readable by its
