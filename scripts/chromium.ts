@@ -8,6 +8,7 @@
  * Only its binary is used. Its default `args` include `--disable-web-security`, which empties Resource
  * Timing's `nextHopProtocol`; callers pass their own list (vite.config.ts).
  */
+import { execFileSync } from 'node:child_process'
 import { accessSync, constants } from 'node:fs'
 
 /** Where Debian, Ubuntu, Fedora, Arch, snap and the macOS installers put Chrome or Chromium. */
@@ -59,4 +60,21 @@ export function chromiumMissing(): string {
   return npmBuild
     ? 'no browser: @sparticuz/chromium did not unpack (run `npm install`), and no system Chrome/Chromium; or set CHROMIUM_PATH'
     : `no browser: install Chrome or Chromium (e.g. \`apt-get install chromium\`), or set CHROMIUM_PATH (the npm Chromium is Linux x64 only; this is ${process.platform} ${process.arch})`
+}
+
+/**
+ * `node scripts/chromium.ts`: prints the browser's path and version, or the line saying what to install
+ * and exits 1. .ci/run uses it to decide whether to fall back to Debian's chromium; it launches the
+ * browser once, because a binary that is there may still miss a shared library on a slim image.
+ */
+if (import.meta.main) {
+  const path = await chromiumPath()
+  try {
+    if (path === undefined) throw new Error(chromiumMissing())
+    const version = execFileSync(path, ['--version'], { timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] })
+    console.log(`${path}: ${version.toString().trim()}`)
+  } catch (error) {
+    console.log(path === undefined ? (error as Error).message : `no browser: ${path} does not start`)
+    process.exitCode = 1
+  }
 }
