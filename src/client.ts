@@ -112,6 +112,31 @@ function queueTimeoutUnder(kyTimeout: unknown): { queueTimeout?: number } {
   return { queueTimeout: Math.min(defaults.queueTimeout, kyTimeout - margin) }
 }
 
+/**
+ * The outermost ky-pool function of the call being made, set by a wrapper (the shared `client`) just
+ * before it calls a method. The call site is captured above it: in a bundle no file path tells the
+ * wrapper's frame from the caller's, and it would become the first line, the report key, of every
+ * call site. Read and cleared at once by the method, so it never outlives the synchronous call.
+ */
+let outermost: Function | undefined
+
+/** Calls `call` with the call site to be captured above `wrapper` (see `outermost`). */
+export function calledFrom<T>(wrapper: Function, call: () => T): T {
+  outermost = wrapper
+  try {
+    return call()
+  } finally {
+    outermost = undefined
+  }
+}
+
+/** The function above which to capture the call site, `own` unless a wrapper said otherwise. */
+function above(own: Function): Function {
+  const wrapper = outermost ?? own
+  outermost = undefined
+  return wrapper
+}
+
 /** Creates a ky instance with its own pool. */
 export function createClient(options: ClientOptions = {}): PooledKy {
   const { pool: poolOptions, ...kyOptions } = options
@@ -237,7 +262,7 @@ function pooledKy(
     // token). The try/catch is inline, not a helper: the call site is captured above this very function,
     // and read from a stack with few frames.
     const call = (input: Input, options?: RequestOptions) => {
-      const callSite = wantsCallSite() ? captureCallSite(call) : undefined
+      const callSite = wantsCallSite() ? captureCallSite(above(call)) : undefined
       try {
         return instance(input, withCallSite(pooledOptions(options), callSite))
       } catch (error) {
@@ -247,7 +272,7 @@ function pooledKy(
     const client = call as unknown as PooledKy & Record<string, unknown>
     for (const method of methods) {
       const send = (input: Input, options?: RequestOptions) => {
-        const callSite = wantsCallSite() ? captureCallSite(send) : undefined
+        const callSite = wantsCallSite() ? captureCallSite(above(send)) : undefined
         try {
           return instance[method](input, withCallSite(pooledOptions(options), callSite))
         } catch (error) {
