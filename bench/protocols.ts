@@ -627,8 +627,8 @@ async function main(): Promise<void> {
     unreadSummary(of('unread')),
     scenarioTable(
       `30 sequential unread 200 KB bodies over HTTP/1.1 (${seqN80} above 20 ms RTT)`,
-      'Above the default drainLimit (64 KiB). workerd reaches the server over plain HTTP (its fetch does not take a ' +
-        'self-signed certificate), each run on a fresh origin. Goal (issue 14): ≤ 1.5× raw fetch, no more connections.',
+      'Above the default drainLimit (64 KiB). workerd reaches the server over plain HTTP (its fetch refuses the ' +
+        'loopback certificate), each run on a fresh origin. Goal (issue 14): ≤ 1.5× raw fetch, no more connections.',
       of('h1large'),
     ),
     scenarioTable(

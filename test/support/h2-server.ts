@@ -9,7 +9,8 @@
  *   'h1+h2'    the same with `allowHTTP1`: ALPN offers h2 and http/1.1; each client picks (Chromium and Deno
  *              pick h2; Node's default fetch only offers http/1.1)
  *   'h1'       node:https createServer: ALPN http/1.1 only, so every client speaks HTTP/1.1 over TLS
- *   'h1-plain' node:http createServer, no TLS (workerd, whose fetch does not accept a self-signed certificate)
+ *   'h1-plain' node:http createServer, no TLS (workerd: its fetch refuses this certificate,
+ *              "invalid peer certificate: CaUsedAsEndEntity"; trusting a test CA there is not worked out)
  *
  * Routes (GET unless noted; every response has `access-control-allow-origin: *`, `cache-control: no-store`,
  * `x-protocol` (h2 / http/1.1) and `x-connection` (the connection's number since start), and
