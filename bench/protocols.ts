@@ -256,7 +256,7 @@ async function runRunner(runtime: 'node' | 'deno', all: Row[], servers: Servers)
       id: row.id,
       h2: row.server === 'h2',
       control: servers[row.server]!.control,
-      cert: servers[row.server]!.cert,
+      ca: servers[row.server]!.ca,
       rounds,
       specs: row.contenders.map((contender) => ({
         ...row.spec,
@@ -268,15 +268,9 @@ async function runRunner(runtime: 'node' | 'deno', all: Row[], servers: Servers)
   }
   const [command, args] =
     runtime === 'deno'
-      ? [
-          denoPath(),
-          [
-            'run',
-            '-A',
-            '--unsafely-ignore-certificate-errors=127.0.0.1',
-            join(here, 'support', 'protocols-runner.ts'),
-          ],
-        ]
+      ? // No --unsafely-ignore-certificate-errors: each run's Deno.HttpClient trusts the test CA (caCerts), so
+        // certificates are checked as in production.
+        [denoPath(), ['run', '-A', join(here, 'support', 'protocols-runner.ts')]]
       : [process.execPath, [join(here, 'support', 'protocols-runner.ts')]]
   // Every run is bounded by its own timeout; this bounds the process (and a hung runtime) as a whole.
   const deadline = mine.reduce(

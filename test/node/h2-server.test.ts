@@ -25,8 +25,8 @@ describe('h2-server', () => {
 
   it('serves an allowH2 client over h2 and a plain undici Agent over http/1.1, and counts each', async () => {
     await both.reset()
-    const h2Agent = new Agent({ allowH2: true, connect: { ca: both.cert } })
-    const h1Agent = new Agent({ connect: { ca: both.cert } })
+    const h2Agent = new Agent({ allowH2: true, connect: { ca: both.ca } })
+    const h1Agent = new Agent({ connect: { ca: both.ca } })
     try {
       const over2 = await get(`${both.url}/json`, h2Agent)
       const over1 = await get(`${both.url}/json`, h1Agent)
@@ -46,7 +46,7 @@ describe('h2-server', () => {
 
   it("the 'h1' server offers only http/1.1, even to a client that asks for h2", async () => {
     await h1.reset()
-    const agent = new Agent({ allowH2: true, connect: { ca: h1.cert } })
+    const agent = new Agent({ allowH2: true, connect: { ca: h1.ca } })
     try {
       const response = await get(`${h1.url}/delay/1`, agent)
       await response.json()
@@ -61,7 +61,7 @@ describe('h2-server', () => {
     await both.reset()
     // node:http2's own client: one session for every stream (a cold undici allowH2 pool would open one
     // session per concurrent request, undici#4143).
-    const session = http2.connect(both.url, { ca: both.cert })
+    const session = http2.connect(both.url, { ca: both.ca })
     try {
       const started = performance.now()
       const sizes = await Promise.all(
@@ -96,7 +96,7 @@ describe('latency-proxy', () => {
   it('adds about 3 RTT to a cold TLS request (TCP, TLS 1.3, request) and 1 RTT to a warm one', async () => {
     const server = await startH2Server({ protocol: 'h1' })
     const proxy = await startLatencyProxy({ target: server.url, rtt: 40 })
-    const agent = new Agent({ connect: { ca: server.cert }, connections: 1 })
+    const agent = new Agent({ connect: { ca: server.ca }, connections: 1 })
     try {
       const timed = async () => {
         const started = performance.now()
