@@ -105,10 +105,12 @@ describe('latency-proxy', () => {
       }
       const cold = await timed()
       const warm = await timed()
+      // Lower bounds are the proxy's own delays; upper bounds only tell "a new handshake" (≥ 3 RTT) from
+      // "reused" (< 2 RTT), with room for a loaded machine.
       expect(cold).toBeGreaterThanOrEqual(3 * 40 - 5)
-      expect(cold).toBeLessThan(3 * 40 + 60)
+      expect(cold).toBeLessThan(5 * 40)
       expect(warm).toBeGreaterThanOrEqual(40 - 2)
-      expect(warm).toBeLessThan(40 + 40)
+      expect(warm).toBeLessThan(2 * 40)
       expect(server.stats().connections.total).toBe(1)
     } finally {
       await agent.destroy()
