@@ -60,12 +60,7 @@ const runners: Runner[] = [
   { name: 'typecheck', command: ['tsc', '-p', 'tsconfig.json', '--noEmit'] },
   { name: 'lint', command: ['biome', 'check', '.'] },
   { name: 'vitest', command: ['vitest', 'run'], counts: vitestCounts },
-  // The HTTP/2 test server's certificate is self-signed (test/support/tls.ts).
-  {
-    name: 'deno',
-    command: ['deno', 'test', '-A', '--unsafely-ignore-certificate-errors=127.0.0.1', 'test/deno/'],
-    counts: denoCounts,
-  },
+  { name: 'deno', command: ['deno', 'test', '-A', 'test/deno/'], counts: denoCounts },
   { name: 'bun', command: ['bun', 'test', './test/bun/'], counts: bunCounts },
   { name: 'package', command: [node, 'test/package/check.ts'], counts: ownLine },
   {

@@ -1,9 +1,13 @@
+import { chromiumMissing, chromiumPath as findChromium } from '../../scripts/chromium.ts'
+
 /**
- * Where Chromium is and how it is launched for benchmarks. One function for the path, so it can later be
- * pointed at a finder script without touching the benchmarks: `CHROMIUM_PATH`, else Debian's /usr/bin/chromium.
+ * Where Chromium is, as the tests find it (scripts/chromium.ts: `CHROMIUM_PATH`, a system Chrome/Chromium,
+ * then the one from npm); a benchmark without a browser stops with the line that says what to install.
  */
-export function chromiumPath(): string {
-  return process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+export async function chromiumPath(): Promise<string> {
+  const path = await findChromium()
+  if (path === undefined) throw new Error(chromiumMissing())
+  return path
 }
 
 /**

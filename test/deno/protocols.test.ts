@@ -12,13 +12,9 @@ const server = await spawnH2Server({ protocol: 'h2' })
 const origin = new URL(server.url).origin
 globalThis.addEventListener('unload', () => void server.close())
 
-/**
- * A client with a connection pool of its own (cold for each test); `close()` frees it (a resource). The
- * certificate is self-signed (its own CA, which rustls refuses as an end entity even when given as a CA):
- * `deno test` runs with `--unsafely-ignore-certificate-errors=127.0.0.1` (package.json).
- */
+/** A client with a connection pool of its own (cold for each test) that trusts the test CA; `close()` frees it. */
 function clientFor(pool: PoolOptions = {}) {
-  const http = Deno.createHttpClient({})
+  const http = Deno.createHttpClient({ caCerts: [server.ca] })
   const client: PooledKy = createClient({
     retry: 0,
     pool: { leaks: 'strict', ...pool },

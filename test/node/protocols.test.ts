@@ -20,7 +20,7 @@ afterEach(async () => {
 /** A server speaking `protocol`, and a client whose fetch goes through an undici Agent that may speak h2. */
 async function setup(protocol: ServerProtocol, pool: Parameters<typeof createClient>[0] = {}) {
   const server = await startH2Server({ protocol })
-  const agent = new Agent({ allowH2: true, connect: { ca: server.cert } })
+  const agent = new Agent({ allowH2: true, connect: { ca: server.ca } })
   const events: TraceEvent[] = []
   const client = createClient({
     retry: 0,
@@ -78,7 +78,7 @@ describe('the protocol is learned and the limit follows it', () => {
 
   it('a declared protocol sets the limit before any connection, and wins over what is observed', async () => {
     const server = await startH2Server({ protocol: 'h1' })
-    const agent = new Agent({ connect: { ca: server.cert } })
+    const agent = new Agent({ connect: { ca: server.ca } })
     const origin = new URL(server.url).origin
     const client = createClient({
       retry: 0,
