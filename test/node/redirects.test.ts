@@ -86,4 +86,29 @@ describe('redirects', () => {
     await res.body?.cancel()
     expect(pooled.pool.stats().totals.requests).toBe(1)
   })
+
+  it("the request body's copy kept for a 307/308 is cancelled when fetch fails: cancelling the request's body reaches its source (ky's suite: streaming body is canceled once when retry.limit is 0 and fetch throws)", async () => {
+    let cancelled = 0
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('cancel me'))
+      },
+      cancel() {
+        cancelled++
+      },
+    })
+    const failure = new Error('fetch failed')
+    const pooled = client()
+    const sent = pooled.post('https://example.com/upload', {
+      body: stream,
+      duplex: 'half',
+      fetch: async () => {
+        throw failure
+      },
+    } as Parameters<typeof pooled.post>[1])
+    await expect(sent).rejects.toBe(failure)
+    // ky cancels the request's body once fetch failed; with the pool's spare copy left uncancelled, the
+    // tee never reaches the source.
+    expect(cancelled).toBe(1)
+  })
 })

@@ -31,4 +31,23 @@ describe('queueTimeout and ky timeout', () => {
     server.release('holder')
     await reading
   })
+
+  it('a per-call or extend() timeout is honoured the same way: QueueTimeoutError, not a bare TimeoutError', async () => {
+    const server = await start()
+    const pooled = client({ pool: { perOrigin: 1 } }) // the client's own timeout: ky's 10 s
+    const holder = await pooled.get(`${server.url}/hold?tag=holder&phase=body&size=64`)
+    const reading = holder.text()
+    const perCall = await pooled.get(`${server.url}/json`, { timeout: 200 }).catch((e: unknown) => e)
+    const extended = await pooled
+      .extend({ timeout: 200 })
+      .get(`${server.url}/json`)
+      .catch((e: unknown) => e)
+    expect([perCall, extended].map((error) => (error as Error).name)).toEqual([
+      'QueueTimeoutError',
+      'QueueTimeoutError',
+    ])
+    expect(pooled.pool.stats().totals).toMatchObject({ queueTimeouts: 2, aborted: 0 })
+    server.release('holder')
+    await reading
+  })
 })
