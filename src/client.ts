@@ -214,6 +214,13 @@ function pooledKy(
     }
     const init = options.hooks?.init
     if (init !== undefined) result = { ...result, hooks: { ...result.hooks, init: [...init, keepPooled] } }
+    // A `timeout` given per call or to `extend`/`create` (the client's own is the pool's default already):
+    // ky does not pass it on to fetch, so its queue timeout rides along in the per-request `pool` options.
+    const { queueTimeout } = queueTimeoutUnder(options.timeout)
+    const pool = (options as RequestOptions).pool
+    if (queueTimeout !== undefined && pool?.queueTimeout === undefined && options !== kyOptions) {
+      result = { ...result, pool: { ...pool, queueTimeout } } as Options
+    }
     return result as T
   }
   /** The call site rides along in the per-request `pool` options, which ky hands to the pooled fetch. */

@@ -129,16 +129,24 @@ export class Pool {
     }
     const hopInit: RequestInit = { ...init, redirect: 'manual' }
     let current = request
-    // A 307 or 308 sends the body again: a copy (a tee) is kept while the hop goes, dropped after it.
+    // A 307 or 308 sends the body again: a copy (a tee) is kept while the hop goes.
     let spare = request.body === null ? undefined : request.clone()
-    for (let hops = 0; ; hops++) {
-      const response = await this.#send(current, hopInit, fetchImpl)
-      const location = locationOf(response)
-      if (location === undefined) return hops === 0 ? response : markRedirected(response)
-      // The redirect's own body is nobody's: cancelling it gives its slot back before the next hop queues.
-      await response.body?.cancel().catch(() => {})
-      current = nextHop(current, response.status, location, hops, spare?.body ?? null)
-      spare = current.body === null ? undefined : current.clone()
+    try {
+      for (let hops = 0; ; hops++) {
+        const response = await this.#send(current, hopInit, fetchImpl)
+        const location = locationOf(response)
+        if (location === undefined) return hops === 0 ? response : markRedirected(response)
+        // The redirect's own body is nobody's: cancelling it gives its slot back before the next hop queues.
+        await response.body?.cancel().catch(() => {})
+        const next = nextHop(current, response.status, location, hops, spare?.body ?? null)
+        if (next.body === null) void spare?.body?.cancel().catch(() => {}) // a 303: the body is not sent on
+        spare = next.body === null ? undefined : next.clone()
+        current = next
+      }
+    } finally {
+      // The copy nobody needed: cancelled, or a caller's cancel of the body (ky's, when fetch fails) would
+      // never reach its source (a tee cancels it once both branches are), and the upload stayed in memory.
+      void spare?.body?.cancel().catch(() => {})
     }
   }
 
