@@ -2,7 +2,7 @@ import { cloudflareTest } from '@cloudflare/vitest-plugin'
 import { playwright } from '@vitest/browser-playwright'
 import { msw } from 'msw/vite'
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config'
-import { chromiumMissing, chromiumPath } from './scripts/chromium.ts'
+import { chromiumArgs, chromiumMissing, chromiumPath } from './scripts/chromium.ts'
 
 /**
  * The browser comes from scripts/chromium.ts (CHROMIUM_PATH, a system Chrome/Chromium, or the npm one).
@@ -34,17 +34,7 @@ const browserProjects: TestProjectInlineConfiguration[] =
               provider: playwright({
                 launchOptions: {
                   executablePath,
-                  args: [
-                    '--no-sandbox',
-                    '--disable-gpu',
-                    '--disable-background-networking',
-                    '--disable-component-update',
-                    '--disable-sync',
-                    '--no-first-run',
-                    '--disable-quic',
-                    // The HTTP/2 test server's certificate is made at run time (test/support/tls.ts).
-                    '--ignore-certificate-errors',
-                  ],
+                  args: [...chromiumArgs],
                 },
               }),
             },

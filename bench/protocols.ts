@@ -329,7 +329,10 @@ async function runChromium(all: Row[], servers: Servers): Promise<void> {
     await server.setStatic('/protocols.html', pageHtml, 'text/html; charset=utf-8')
     await server.setStatic('/protocols-page.js', script, 'text/javascript; charset=utf-8')
   }
-  const browser: Browser = await chromium.launch({ executablePath: await chromiumPath(), args: [...chromiumArgs] })
+  const browser: Browser = await chromium.launch({
+    executablePath: await chromiumPath(),
+    args: [...chromiumArgs],
+  })
   runtimeVersions.chromium = `Chromium ${browser.version()}`
   try {
     for (const row of mine) {

@@ -78,3 +78,20 @@ if (import.meta.main) {
     process.exitCode = 1
   }
 }
+
+/**
+ * How the tests and benchmarks launch it (never the npm package's own defaults: they include
+ * `--disable-web-security`, which empties Resource Timing's `nextHopProtocol`). Without the
+ * background-networking flags Chromium keeps trying hosts this closed network refuses;
+ * `--ignore-certificate-errors` for the HTTP/2 test server's certificate, made at run time.
+ */
+export const chromiumArgs: readonly string[] = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+  '--ignore-certificate-errors',
+]

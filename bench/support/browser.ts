@@ -10,18 +10,4 @@ export async function chromiumPath(): Promise<string> {
   return path
 }
 
-/**
- * The project's launch args (the same list as vite.config.ts) plus `--ignore-certificate-errors` for the
- * loopback certificate. Never `--disable-web-security` (as in @sparticuz/chromium's defaults): it empties
- * Resource Timing's `nextHopProtocol`.
- */
-export const chromiumArgs: readonly string[] = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-  '--ignore-certificate-errors',
-]
+export { chromiumArgs } from '../../scripts/chromium.ts'
