@@ -75,6 +75,8 @@ const runners: Runner[] = [
     ifExists: 'test/consumers/check.ts',
   },
   { name: 'size', command: [node, 'test/size/check.ts'], counts: ownLine, ifExists: 'test/size/check.ts' },
+  // The examples, each in its runtime (test/examples/).
+  { name: 'example worker', command: [node, 'test/examples/worker.ts'], counts: ownLine },
 ]
 
 const root = resolve(import.meta.dirname, '..')
