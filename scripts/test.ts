@@ -77,6 +77,7 @@ const runners: Runner[] = [
   { name: 'size', command: [node, 'test/size/check.ts'], counts: ownLine, ifExists: 'test/size/check.ts' },
   // The examples, each in its runtime (test/examples/).
   { name: 'example worker', command: [node, 'test/examples/worker.ts'], counts: ownLine },
+  { name: 'example deno', command: [node, 'test/examples/deno.ts'], counts: ownLine },
 ]
 
 const root = resolve(import.meta.dirname, '..')
