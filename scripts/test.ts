@@ -78,6 +78,7 @@ const runners: Runner[] = [
   // The examples, each in its runtime (test/examples/).
   { name: 'example worker', command: [node, 'test/examples/worker.ts'], counts: ownLine },
   { name: 'example deno', command: [node, 'test/examples/deno.ts'], counts: ownLine },
+  { name: 'example browser', command: [node, 'test/examples/browser.ts'], counts: ownLine },
 ]
 
 const root = resolve(import.meta.dirname, '..')
