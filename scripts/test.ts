@@ -70,6 +70,12 @@ const runners: Runner[] = [
     ifExists: 'test/consumers/check.ts',
   },
   { name: 'size', command: [node, 'test/size/check.ts'], counts: ownLine, ifExists: 'test/size/check.ts' },
+  // Every ```ts block of README.md and docs/*.md, type-checked against src/.
+  { name: 'readme', command: [node, 'test/readme/check.ts'], counts: ownLine },
+  // The examples, each in its runtime (test/examples/).
+  { name: 'example worker', command: [node, 'test/examples/worker.ts'], counts: ownLine },
+  { name: 'example deno', command: [node, 'test/examples/deno.ts'], counts: ownLine },
+  { name: 'example browser', command: [node, 'test/examples/browser.ts'], counts: ownLine },
 ]
 
 const root = resolve(import.meta.dirname, '..')
