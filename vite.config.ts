@@ -1,7 +1,46 @@
 import { cloudflareTest } from '@cloudflare/vitest-plugin'
 import { playwright } from '@vitest/browser-playwright'
 import { msw } from 'msw/vite'
-import { defineConfig } from 'vitest/config'
+import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config'
+import { chromiumArgs, chromiumMissing, chromiumPath } from './scripts/chromium.ts'
+
+/**
+ * The browser comes from scripts/chromium.ts (CHROMIUM_PATH, a system Chrome/Chromium, or the npm one).
+ * Without one the chromium project is left out with one line saying what to install, and the other
+ * projects still run; scripts/test.ts counts the missing project as a failure.
+ */
+const executablePath = await chromiumPath()
+// Vitest evaluates this file more than once per run; the line is printed once.
+const warned = globalThis as { kyPoolNoBrowserWarned?: boolean }
+if (executablePath === undefined && !warned.kyPoolNoBrowserWarned) {
+  warned.kyPoolNoBrowserWarned = true
+  console.warn(`${chromiumMissing()}: the chromium project is left out`)
+}
+const browserProjects: TestProjectInlineConfiguration[] =
+  executablePath === undefined
+    ? []
+    : [
+        {
+          plugins: [msw({ mode: 'worker-only' })], // vitest 5 no longer serves /mockServiceWorker.js
+          test: {
+            name: 'chromium',
+            include: ['test/browser/**/*.test.ts'],
+            // A loopback server with the shared handlers, for tests about the browser's own connections.
+            globalSetup: ['test/browser/global-setup.ts'],
+            browser: {
+              enabled: true,
+              headless: true,
+              instances: [{ browser: 'chromium' }],
+              provider: playwright({
+                launchOptions: {
+                  executablePath,
+                  args: [...chromiumArgs],
+                },
+              }),
+            },
+          },
+        },
+      ]
 
 /**
  * One config, four environments. Deno runs outside vitest (`deno test -A test/deno/`), see package.json.
@@ -30,34 +69,7 @@ export default defineConfig({
           environmentOptions: { happyDOM: { settings: { fetch: { disableSameOriginPolicy: true } } } },
         },
       },
-      {
-        plugins: [msw({ mode: 'worker-only' })], // vitest 5 no longer serves /mockServiceWorker.js
-        test: {
-          name: 'chromium',
-          include: ['test/browser/**/*.test.ts'],
-          // A loopback server with the shared handlers, for tests about the browser's own connections.
-          globalSetup: ['test/browser/global-setup.ts'],
-          browser: {
-            enabled: true,
-            headless: true,
-            instances: [{ browser: 'chromium' }],
-            provider: playwright({
-              launchOptions: {
-                executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-                args: [
-                  '--no-sandbox',
-                  '--disable-gpu',
-                  '--disable-background-networking',
-                  '--disable-component-update',
-                  '--disable-sync',
-                  '--no-first-run',
-                  '--disable-quic',
-                ],
-              },
-            }),
-          },
-        },
-      },
+      ...browserProjects,
       {
         plugins: [
           cloudflareTest({

@@ -20,8 +20,8 @@
  *   fanout   a Worker fans out 30 GETs whose headers come at once and whose 30 KB bodies stream over 150 ms
  *
  * Knobs: PROTO_ONLY=node,deno,chromium,workerd (runtimes); PROTO_RTT=0,20,80 (every scenario at these RTTs;
- * unset: burst and fanout at 0/20/80, unread/h1large/stall at loopback only, so the default run stays near
- * 8 minutes on 2 cores); BENCH_ROUNDS (5). Sequential counts shrink through the proxy so a run stays seconds
+ * unset: burst and fanout at 0 and 80, unread/h1large/stall at loopback only, so the default run stays near
+ * 8 minutes on 2 cores; `PROTO_RTT=0,20,80`, run-all's `protocols-full`, takes about 21); BENCH_ROUNDS (5). Sequential counts shrink through the proxy so a run stays seconds
  * long: unread 100 at loopback, 25 at ≤ 20 ms, 12 above (PROTO_UNREAD_N, PROTO_SEQ_N_20, PROTO_SEQ_N_80; 12 is
  * still twice the default per-origin limit, so reclaim is exercised); h1large 30, 30, 12. PROTO_STALL_TIMEOUT
  * (2000 ms) bounds the request after the unread bodies. Every run is bounded (a timeout per run, the runner
@@ -95,7 +95,7 @@ const commit = commits()
 // The rows
 
 const rttsFor = (scenario: ScenarioKey): number[] =>
-  rttOverride ?? (scenario === 'burst' || scenario === 'fanout' ? [0, 20, 80] : [0])
+  rttOverride ?? (scenario === 'burst' || scenario === 'fanout' ? [0, 80] : [0])
 
 /** Sequential runs through the proxy: fewer requests, so one run stays a few seconds long. */
 function sequentialN(scenario: ScenarioKey, n: number, rtt: number): number {
@@ -256,7 +256,7 @@ async function runRunner(runtime: 'node' | 'deno', all: Row[], servers: Servers)
       id: row.id,
       h2: row.server === 'h2',
       control: servers[row.server]!.control,
-      cert: servers[row.server]!.cert,
+      ca: servers[row.server]!.ca,
       rounds,
       specs: row.contenders.map((contender) => ({
         ...row.spec,
@@ -268,15 +268,9 @@ async function runRunner(runtime: 'node' | 'deno', all: Row[], servers: Servers)
   }
   const [command, args] =
     runtime === 'deno'
-      ? [
-          denoPath(),
-          [
-            'run',
-            '-A',
-            '--unsafely-ignore-certificate-errors=127.0.0.1',
-            join(here, 'support', 'protocols-runner.ts'),
-          ],
-        ]
+      ? // No --unsafely-ignore-certificate-errors: each run's Deno.HttpClient trusts the test CA (caCerts), so
+        // certificates are checked as in production.
+        [denoPath(), ['run', '-A', join(here, 'support', 'protocols-runner.ts')]]
       : [process.execPath, [join(here, 'support', 'protocols-runner.ts')]]
   // Every run is bounded by its own timeout; this bounds the process (and a hung runtime) as a whole.
   const deadline = mine.reduce(
@@ -318,7 +312,7 @@ async function bundle(input: string, platform: 'browser' | 'neutral', conditions
     platform,
     external: (id) => id.startsWith('node:') || id.startsWith('cloudflare:'),
     resolve: { conditionNames: conditions },
-    output: { format: 'esm' },
+    output: { format: 'esm', codeSplitting: false }, // one module: ky-pool's cold chunk (src/lazy.ts) inlined
   })
   return result.output[0].code
 }
@@ -335,7 +329,10 @@ async function runChromium(all: Row[], servers: Servers): Promise<void> {
     await server.setStatic('/protocols.html', pageHtml, 'text/html; charset=utf-8')
     await server.setStatic('/protocols-page.js', script, 'text/javascript; charset=utf-8')
   }
-  const browser: Browser = await chromium.launch({ executablePath: chromiumPath(), args: [...chromiumArgs] })
+  const browser: Browser = await chromium.launch({
+    executablePath: await chromiumPath(),
+    args: [...chromiumArgs],
+  })
   runtimeVersions.chromium = `Chromium ${browser.version()}`
   try {
     for (const row of mine) {
@@ -627,8 +624,8 @@ async function main(): Promise<void> {
     unreadSummary(of('unread')),
     scenarioTable(
       `30 sequential unread 200 KB bodies over HTTP/1.1 (${seqN80} above 20 ms RTT)`,
-      'Above the default drainLimit (64 KiB). workerd reaches the server over plain HTTP (its fetch does not take a ' +
-        'self-signed certificate), each run on a fresh origin. Goal (issue 14): ≤ 1.5× raw fetch, no more connections.',
+      'Above the default drainLimit (64 KiB). workerd reaches the server over plain HTTP (its fetch refuses the ' +
+        'loopback certificate), each run on a fresh origin. Goal (issue 14): ≤ 1.5× raw fetch, no more connections.',
       of('h1large'),
     ),
     scenarioTable(

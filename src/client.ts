@@ -16,6 +16,7 @@ import ky, {
 } from 'ky'
 import { type CallSite, captureCallSite } from './callsite.ts'
 import {
+  defaults,
   type PoolOptions,
   type RequestPoolOptions,
   type ResolvedPoolOptions,
@@ -99,6 +100,48 @@ export const methods: readonly Method[] = ['get', 'post', 'put', 'delete', 'patc
 /** The real fetch, looked up on every call so that interceptors installed later are seen. */
 const runtimeFetch: FetchLike = (request, init) => globalThis.fetch(request, init)
 
+/** ky's default per-attempt `timeout`, in ms. */
+const kyDefaultTimeout = 10_000
+
+/**
+ * ky's `timeout` counts the time a request waits in ky-pool's queue. Left at 30 s, `queueTimeout` could
+ * never fire under ky's default 10 s, and a request that only ever waited in the queue failed as a bare
+ * `TimeoutError` counted as aborted (issue 11). A little under ky's, the queue's own timer fires first, so
+ * such a request fails with a `QueueTimeoutError` that says it waited for a slot. The margin is not 1 ms:
+ * ky starts its timer before calling fetch, and 1 ms lost the race in 1 run of 4 on a busy machine. An
+ * explicit `pool.queueTimeout` still wins.
+ */
+function queueTimeoutUnder(kyTimeout: unknown): { queueTimeout?: number } {
+  if (typeof kyTimeout !== 'number' || !Number.isFinite(kyTimeout) || kyTimeout <= 20) return {}
+  const margin = Math.min(100, Math.max(10, kyTimeout / 20))
+  return { queueTimeout: Math.min(defaults.queueTimeout, kyTimeout - margin) }
+}
+
+/**
+ * The outermost ky-pool function of the call being made, set by a wrapper (the shared `client`) just
+ * before it calls a method. The call site is captured above it: in a bundle no file path tells the
+ * wrapper's frame from the caller's, and it would become the first line, the report key, of every
+ * call site. Read and cleared at once by the method, so it never outlives the synchronous call.
+ */
+let outermost: Function | undefined
+
+/** Calls `call` with the call site to be captured above `wrapper` (see `outermost`). */
+export function calledFrom<T>(wrapper: Function, call: () => T): T {
+  outermost = wrapper
+  try {
+    return call()
+  } finally {
+    outermost = undefined
+  }
+}
+
+/** The function above which to capture the call site, `own` unless a wrapper said otherwise. */
+function above(own: Function): Function {
+  const wrapper = outermost ?? own
+  outermost = undefined
+  return wrapper
+}
+
 /** Creates a ky instance with its own pool. */
 export function createClient(options: ClientOptions = {}): PooledKy {
   const { pool: poolOptions, ...kyOptions } = options
@@ -106,7 +149,7 @@ export function createClient(options: ClientOptions = {}): PooledKy {
   // Leaks are reported once per call site for the client, not once per Workers invocation.
   const environment = {
     runtime,
-    defaults: runtimeDefaults(runtime),
+    defaults: { ...runtimeDefaults(runtime), ...queueTimeoutUnder(kyOptions.timeout ?? kyDefaultTimeout) },
     keepAlive: keepAliveUntil,
     leakSites: new Set<string>(),
     perRequestContexts: runtime === 'workerd',
@@ -176,6 +219,13 @@ function pooledKy(
     }
     const init = options.hooks?.init
     if (init !== undefined) result = { ...result, hooks: { ...result.hooks, init: [...init, keepPooled] } }
+    // A `timeout` given per call or to `extend`/`create` (the client's own is the pool's default already):
+    // ky does not pass it on to fetch, so its queue timeout rides along in the per-request `pool` options.
+    const { queueTimeout } = queueTimeoutUnder(options.timeout)
+    const pool = (options as RequestOptions).pool
+    if (queueTimeout !== undefined && pool?.queueTimeout === undefined && options !== kyOptions) {
+      result = { ...result, pool: { ...pool, queueTimeout } } as Options
+    }
     return result as T
   }
   /** The call site rides along in the per-request `pool` options, which ky hands to the pooled fetch. */
@@ -224,7 +274,7 @@ function pooledKy(
     // token). The try/catch is inline, not a helper: the call site is captured above this very function,
     // and read from a stack with few frames.
     const call = (input: Input, options?: RequestOptions) => {
-      const callSite = wantsCallSite() ? captureCallSite(call) : undefined
+      const callSite = wantsCallSite() ? captureCallSite(above(call)) : undefined
       try {
         return instance(input, withCallSite(pooledOptions(options), callSite))
       } catch (error) {
@@ -234,7 +284,7 @@ function pooledKy(
     const client = call as unknown as PooledKy & Record<string, unknown>
     for (const method of methods) {
       const send = (input: Input, options?: RequestOptions) => {
-        const callSite = wantsCallSite() ? captureCallSite(send) : undefined
+        const callSite = wantsCallSite() ? captureCallSite(above(send)) : undefined
         try {
           return instance[method](input, withCallSite(pooledOptions(options), callSite))
         } catch (error) {

@@ -1,3 +1,4 @@
+/// <reference lib="esnext.disposable" preserve="true" />
 /**
  * ky-pool: one shared ky instance that settles every response body and bounds in-flight requests
  * per origin and in total, with a real queue. See README.md.

@@ -57,7 +57,9 @@ export interface PoolOptions {
   maxQueue?: number
   /**
    * Ms a request may wait for a slot before failing with `QueueTimeoutError`; `Infinity` for none.
-   * @default 30000
+   * Default a little under the client's ky `timeout` (which counts the time queued): 9900 with ky's
+   * default 10 s, 30000 at most or with `timeout: false`.
+   * @default 9900
    */
   queueTimeout?: number
   /**

@@ -84,6 +84,15 @@ export function standInResponse<B extends object>(
   return swap(copyOf(original, state.stream), state)
 }
 
+/**
+ * Marks a response as the end of a redirect chain, as fetch does (the pool followed it hop by hop). An own
+ * property: it shadows the prototype's getter, and a clone reads it from its original.
+ */
+export function markRedirected(response: Response): Response {
+  Object.defineProperty(response, 'redirected', { value: true, configurable: true })
+  return response
+}
+
 /** A response without a body (HEAD, 204, 304, …) is returned as is, disposable like the others. */
 export function disposable(response: Response): Response {
   Object.defineProperty(response, asyncDispose, { value: async () => {}, writable: true, configurable: true })

@@ -1,7 +1,7 @@
 /**
  * The shared client: one per module instance (so one per isolate or worker), created on first use.
  */
-import { type ClientOptions, createClient, methods, type PooledKy } from './client.ts'
+import { type ClientOptions, calledFrom, createClient, methods, type PooledKy } from './client.ts'
 
 let shared: PooledKy | undefined
 let sharedOptions: ClientOptions = {}
@@ -26,10 +26,13 @@ export function resetShared(options: ClientOptions = {}): void {
  * `client.extend(…)`) plus `client.pool`; it is created on first use.
  */
 export const client: PooledKy = (() => {
-  const call = ((input, options) => sharedClient()(input, options)) as PooledKy & Record<string, unknown>
+  // Each delegate has the call site captured above itself (see `calledFrom`).
+  const call = ((input, options) => calledFrom(call, () => sharedClient()(input, options))) as PooledKy &
+    Record<string, unknown>
   for (const method of methods) {
-    call[method] = (input: Parameters<PooledKy['get']>[0], options?: Parameters<PooledKy['get']>[1]) =>
-      sharedClient()[method](input, options)
+    const delegate = (input: Parameters<PooledKy['get']>[0], options?: Parameters<PooledKy['get']>[1]) =>
+      calledFrom(delegate, () => sharedClient()[method](input, options))
+    call[method] = delegate
   }
   call.extend = (defaults) => sharedClient().extend(defaults)
   call.create = (defaults) => sharedClient().create(defaults)

@@ -1,23 +1,13 @@
-/**
- * Where Chromium is and how it is launched for benchmarks. One function for the path, so it can later be
- * pointed at a finder script without touching the benchmarks: `CHROMIUM_PATH`, else Debian's /usr/bin/chromium.
- */
-export function chromiumPath(): string {
-  return process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-}
+import { chromiumMissing, chromiumPath as findChromium } from '../../scripts/chromium.ts'
 
 /**
- * The project's launch args (the same list as vite.config.ts) plus `--ignore-certificate-errors` for the
- * loopback certificate. Never `--disable-web-security` (as in @sparticuz/chromium's defaults): it empties
- * Resource Timing's `nextHopProtocol`.
+ * Where Chromium is, as the tests find it (scripts/chromium.ts: `CHROMIUM_PATH`, a system Chrome/Chromium,
+ * then the one from npm); a benchmark without a browser stops with the line that says what to install.
  */
-export const chromiumArgs: readonly string[] = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-  '--ignore-certificate-errors',
-]
+export async function chromiumPath(): Promise<string> {
+  const path = await findChromium()
+  if (path === undefined) throw new Error(chromiumMissing())
+  return path
+}
+
+export { chromiumArgs } from '../../scripts/chromium.ts'

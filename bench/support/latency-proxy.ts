@@ -173,7 +173,7 @@ async function main(argv: string[]): Promise<void> {
     const { startH2Server } = await import('../../test/support/h2-server.ts')
     const server = await startH2Server({ protocol: 'h1' })
     for (const rtt of [0, 20, 80]) {
-      const { cold, warm } = await checkProxy(server.url, rtt, server.cert)
+      const { cold, warm } = await checkProxy(server.url, rtt, server.ca)
       console.log(
         `RTT ${rtt} ms: cold TTFB ${cold.toFixed(1)} ms (${rtt ? (cold / rtt).toFixed(2) : '—'} RTT), ` +
           `warm ${warm.toFixed(1)} ms (${rtt ? (warm / rtt).toFixed(2) : '—'} RTT)`,

@@ -1,11 +1,11 @@
 /**
  * Runs bench/protocols.ts's jobs for Node (`node bench/support/protocols-runner.ts`) and Deno
- * (`deno run -A --unsafely-ignore-certificate-errors=127.0.0.1 bench/support/protocols-runner.ts`): reads one
+ * (`deno run -A bench/support/protocols-runner.ts`): reads one
  * job (JSON) from the `PROTO_JOB` environment variable, runs every row's contenders interleaved over rounds
  * after a short warm-up, and prints one JSON line with every run on stdout (progress goes to stderr).
  *
  * Every run starts cold: Node gets a new undici `Agent` (with `allowH2` on h2 rows, `connect: { ca }` always),
- * Deno a new `Deno.HttpClient`; `globalThis.fetch` is wrapped once to route every call — raw fetch's, ky's and
+ * Deno a new `Deno.HttpClient` (`caCerts: [ca]`: the test CA is trusted, certificates are still checked); `globalThis.fetch` is wrapped once to route every call — raw fetch's, ky's and
  * ky-pool's alike, since all three look it up per call — through the current one. Around each run the server's
  * counters are zeroed and read over its control port (plain HTTP, never counted).
  */
@@ -16,9 +16,9 @@ export interface RunnerRow {
   id: string
   /** Node: an `allowH2` dispatcher (Deno offers h2 through ALPN by itself). */
   h2: boolean
-  /** The server's control URL and certificate. */
+  /** The server's control URL and the CA to trust. */
   control: string
-  cert: string
+  ca: string
   rounds: number
   /** One spec per contender; `tag` is filled in per run. */
   specs: RunSpec[]
@@ -56,10 +56,10 @@ globalThis.fetch = ((input: RequestInfo | URL, init?: RequestInit) =>
 
 function coldPool(row: RunnerRow): void {
   if (deno !== undefined) {
-    const client = deno.createHttpClient({ caCerts: [row.cert] })
+    const client = deno.createHttpClient({ caCerts: [row.ca] })
     current = { init: { client }, close: async () => client.close() }
   } else {
-    const dispatcher = new Agent!({ allowH2: row.h2, connect: { ca: row.cert } })
+    const dispatcher = new Agent!({ allowH2: row.h2, connect: { ca: row.ca } })
     current = { init: { dispatcher }, close: () => dispatcher.destroy().catch(() => {}) }
   }
 }

@@ -221,13 +221,19 @@ export async function runOnce(lib: KyPoolEntry, spec: RunSpec): Promise<RunResul
   } finally {
     clearTimeout(timer)
   }
-  snapshot()
-  if (snap !== undefined) result.pool = snap
-  // Leak reports (and the pool's own clean-up) after the clock stopped; bounded like the run.
+  // At the end too: what the pool learned meanwhile (e.g. a protocol from Resource Timing, which Chromium fills
+  // only once a body was read) wins over the first look, field by field.
+  const end = client.snapshot?.(origin)
+  if (snap !== undefined || end !== undefined) result.pool = { ...snap, ...end }
+  // Leak reports (and the pool's own clean-up) after the clock stopped; bounded, and briefly after a timeout.
+  let bound: number | ReturnType<typeof setTimeout> | undefined
   const leaks = await Promise.race([
     client.finish().catch(() => undefined),
-    new Promise<undefined>((done) => setTimeout(done, 2000)),
+    new Promise<undefined>((done) => {
+      bound = setTimeout(done, timedOut ? 300 : 2000)
+    }),
   ])
+  clearTimeout(bound)
   if (leaks !== undefined) result.leaks = leaks
   return result
 }

@@ -11,6 +11,7 @@ import { assertNoLeaks, createTestClient } from '../../src/testing.ts'
 
 const server = inject('opaqueUrl')
 const origin = new URL(server).origin
+const h2 = inject('h2Url')
 
 async function serverStats(): Promise<LoopbackStats> {
   return (await fetch(`${server}/__stats`, { cache: 'no-store' })).json()
@@ -57,5 +58,31 @@ describe('Chromium, a cross-origin API without Timing-Allow-Origin', () => {
     expect(reclaimed.length).toBeGreaterThan(0)
     expect(reclaimed.every((event) => event.action === 'cancelled' && event.cause === 'pressure')).toBe(true)
     for (const res of forgotten) await res.body?.cancel().catch(() => {})
+  })
+})
+
+describe('Chromium, an HTTP/2 API with Timing-Allow-Origin', () => {
+  it('is observed as h2 once a body was read, gets 100, and 60 concurrent GETs share its streams instead of waves of 6', async () => {
+    const { client, events } = traced()
+    await client.get(`${h2}/json`).json() // Chromium fills nextHopProtocol once a body has been read
+    const h2Origin = new URL(h2).origin
+    // PerformanceObserver callbacks are queued: each probe shows the protocol known when it acquired.
+    await expect
+      .poll(async () => {
+        await client.get(`${h2}/json?probe`).json()
+        return events.filter((event) => event.type === 'acquired').at(-1)
+      })
+      .toMatchObject({ protocol: 'h2', protocolSource: 'observed', limit: 100 })
+    await client.pool.settle()
+    const before = await (await fetch(`${h2}/__stats`, { cache: 'no-store' })).json()
+    const bodies = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => client.get(`${h2}/delay/100?i=${i}`).json()),
+    )
+    expect(bodies).toHaveLength(60)
+    const after = await (await fetch(`${h2}/__stats`, { cache: 'no-store' })).json()
+    expect(after.requests.h2 - before.requests.h2).toBeGreaterThanOrEqual(60)
+    expect(after.peakInFlight, 'more than one wave of 6 at the server').toBeGreaterThan(6)
+    expect(events.filter((event) => event.type === 'queued')).toEqual([])
+    expect(client.pool.stats().origins[h2Origin]).toBeUndefined() // nothing in flight any more
   })
 })

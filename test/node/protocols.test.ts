@@ -20,7 +20,7 @@ afterEach(async () => {
 /** A server speaking `protocol`, and a client whose fetch goes through an undici Agent that may speak h2. */
 async function setup(protocol: ServerProtocol, pool: Parameters<typeof createClient>[0] = {}) {
   const server = await startH2Server({ protocol })
-  const agent = new Agent({ allowH2: true, connect: { ca: server.cert } })
+  const agent = new Agent({ allowH2: true, connect: { ca: server.ca } })
   const events: TraceEvent[] = []
   const client = createClient({
     retry: 0,
@@ -32,8 +32,9 @@ async function setup(protocol: ServerProtocol, pool: Parameters<typeof createCli
   return { server, client, events, origin: new URL(server.url).origin }
 }
 
-const burst = (client: PooledKy, url: string, n: number) =>
-  Promise.all(Array.from({ length: n }, (_, i) => client.get(`${url}/delay/40?i=${i}`).json()))
+/** `n` concurrent GETs that the server holds `ms` each (long enough for every TLS handshake on a busy machine). */
+const burst = (client: PooledKy, url: string, n: number, ms = 40) =>
+  Promise.all(Array.from({ length: n }, (_, i) => client.get(`${url}/delay/${ms}?i=${i}`).json()))
 
 describe('the protocol is learned and the limit follows it', () => {
   it('an origin seen over HTTP/2 gets 100 per origin; the first wave, while it was unknown, stayed at 6', async () => {
@@ -77,7 +78,7 @@ describe('the protocol is learned and the limit follows it', () => {
 
   it('a declared protocol sets the limit before any connection, and wins over what is observed', async () => {
     const server = await startH2Server({ protocol: 'h1' })
-    const agent = new Agent({ connect: { ca: server.cert } })
+    const agent = new Agent({ connect: { ca: server.ca } })
     const origin = new URL(server.url).origin
     const client = createClient({
       retry: 0,
@@ -85,7 +86,7 @@ describe('the protocol is learned and the limit follows it', () => {
       fetch: (input, init) => fetch(input, { ...init, dispatcher: agent } as RequestInit),
     })
     opened.push({ server, agent, client })
-    await burst(client, server.url, 10)
+    await burst(client, server.url, 10, 500)
     expect(server.stats().peakInFlight, 'declared h2: all 10 at once').toBe(10)
     const held = await client.get(`${server.url}/json`)
     expect(client.pool.stats().origins[origin]).toMatchObject({

@@ -1,10 +1,11 @@
 /**
  * The published package, as a consumer gets it: build, `npm pack`, unpack into a fresh project, then
- * import `ky-pool` and `ky-pool/testing` from it and make a real request; publint and
+ * import `ky-pool` and `ky-pool/testing` from it and make real requests, with the newest ky we develop
+ * against and with the lowest the peer range claims (the `ky-lowest` npm alias); publint and
  * arethetypeswrong check the exports map and types. Prints "package: N passed, N failed".
  */
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
@@ -29,6 +30,24 @@ function check(name: string, run: () => void): void {
 const run = (command: string, args: string[], cwd = root) =>
   execFileSync(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 }).toString()
 
+/** Makes a GET and a QUERY (ky >= 2.1: the method that sets the peer range's floor) through the package. */
+const consumerApp = `import http from 'node:http'
+import { client, createClient, QueueTimeoutError } from 'ky-pool'
+import { assertNoLeaks, resetSharedClient } from 'ky-pool/testing'
+const server = http
+  .createServer((req, res) => req.resume().on('end', () => res.end(JSON.stringify({ method: req.method }))))
+  .listen(0, '127.0.0.1')
+await new Promise((r) => server.once('listening', r))
+resetSharedClient()
+const url = 'http://127.0.0.1:' + server.address().port + '/'
+const get = await client.get(url).json()
+const query = await client.query(url, { json: { q: 1 } }).json()
+if (get.method !== 'GET' || query.method !== 'QUERY') process.exit(1)
+if (typeof createClient !== 'function' || QueueTimeoutError.name !== 'QueueTimeoutError') process.exit(1)
+await assertNoLeaks(client)
+server.close()
+console.log('consumer ok')`
+
 try {
   check('npm run build emits dist/', () => run('npm', ['run', 'build', '--silent']))
   let tarball = ''
@@ -38,29 +57,36 @@ try {
       run('npm', ['pack', '--silent', '--pack-destination', work]).trim().split('\n').pop()!,
     )
   })
-  check('a consumer imports ky-pool and ky-pool/testing from the tarball and makes a request', () => {
-    const app = join(work, 'app')
-    mkdirSync(join(app, 'node_modules/ky-pool'), { recursive: true })
-    run('tar', ['-xzf', tarball, '-C', join(app, 'node_modules/ky-pool'), '--strip-components=1'])
-    symlinkSync(join(root, 'node_modules/ky'), join(app, 'node_modules/ky'))
-    writeFileSync(join(app, 'package.json'), '{ "type": "module" }')
-    writeFileSync(
-      join(app, 'app.js'),
-      `import http from 'node:http'
-import { client, createClient, QueueTimeoutError } from 'ky-pool'
-import { assertNoLeaks, resetSharedClient } from 'ky-pool/testing'
-const server = http.createServer((req, res) => res.end(JSON.stringify({ ok: true }))).listen(0, '127.0.0.1')
-await new Promise((r) => server.once('listening', r))
-resetSharedClient()
-const data = await client.get('http://127.0.0.1:' + server.address().port + '/').json()
-if (!data.ok || typeof createClient !== 'function' || QueueTimeoutError.name !== 'QueueTimeoutError') process.exit(1)
-await assertNoLeaks(client)
-server.close()
-console.log('consumer ok')`,
-    )
-    const out = run(process.execPath, ['app.js'], app)
-    if (!out.includes('consumer ok')) throw new Error(out)
+  // The peer range is `^x.y.z`: its floor is the lowest ky we claim, and ky-lowest must be exactly that.
+  const manifest = (path: string) => JSON.parse(readFileSync(join(root, path, 'package.json'), 'utf8'))
+  const floor = /^\^(\d+\.\d+\.\d+)$/.exec(manifest('.').peerDependencies.ky)?.[1]
+  const kys = [
+    { dir: 'node_modules/ky', label: 'newest', version: manifest('node_modules/ky').version },
+    {
+      dir: 'node_modules/ky-lowest',
+      label: 'lowest claimed',
+      version: manifest('node_modules/ky-lowest').version,
+    },
+  ]
+  check(`the ky-lowest devDependency is the floor of the peer range (^${floor})`, () => {
+    if (kys[1]!.version !== floor)
+      throw new Error(`ky-lowest is ${kys[1]!.version}, the peer range's floor ${floor}`)
   })
+  for (const ky of kys) {
+    check(
+      `a consumer imports ky-pool and ky-pool/testing from the tarball and makes requests (${ky.label} ky, ${ky.version})`,
+      () => {
+        const app = join(work, `app-${ky.dir.replaceAll('/', '-')}`)
+        mkdirSync(join(app, 'node_modules/ky-pool'), { recursive: true })
+        run('tar', ['-xzf', tarball, '-C', join(app, 'node_modules/ky-pool'), '--strip-components=1'])
+        symlinkSync(join(root, ky.dir), join(app, 'node_modules/ky'))
+        writeFileSync(join(app, 'package.json'), '{ "type": "module" }')
+        writeFileSync(join(app, 'app.js'), consumerApp)
+        const out = run(process.execPath, ['app.js'], app)
+        if (!out.includes('consumer ok')) throw new Error(out)
+      },
+    )
+  }
   check('publint finds nothing wrong', () => run(bin('publint'), ['--strict']))
   check('arethetypeswrong: types resolve for ESM and bundlers', () =>
     run(bin('attw'), ['--pack', '.', '--profile', 'esm-only']),

@@ -9,7 +9,9 @@
  *   'h1+h2'    the same with `allowHTTP1`: ALPN offers h2 and http/1.1; each client picks (Chromium and Deno
  *              pick h2; Node's default fetch only offers http/1.1)
  *   'h1'       node:https createServer: ALPN http/1.1 only, so every client speaks HTTP/1.1 over TLS
- *   'h1-plain' node:http createServer, no TLS (workerd, whose fetch does not accept a self-signed certificate)
+ *   'h1-plain' node:http createServer, no TLS (workerd: its fetch does not trust the test CA —
+ *              "UnknownIssuer" — and Miniflare 5's `outboundService` takes no network service with
+ *              `tlsOptions.trustedCertificates`; v4's spelling is refused by convertV4MiniflareOptions)
  *
  * Routes (GET unless noted; every response has `access-control-allow-origin: *`, `cache-control: no-store`,
  * `x-protocol` (h2 / http/1.1) and `x-connection` (the connection's number since start), and
@@ -26,7 +28,7 @@
  * Child process: const server = await spawnH2Server({ protocol: 'h2' })   (from Node or Deno; counters over a
  *                plain-HTTP control port, `connection: close`, never counted)
  * CLI:           node test/support/h2-server.ts --protocol h2 [--port P] [--tao] [--max-streams N]
- *                prints one JSON line {url, control, protocol, cert}, runs until stdin closes or SIGTERM.
+ *                prints one JSON line {url, control, protocol, ca}, runs until stdin closes or SIGTERM.
  *
  * Only `node:` built-ins, so it runs under Node's type stripping and in Deno (2.9.6: `deno run -A
  * test/support/h2-server.ts --protocol h2` served h2, and 'h1+h2' both protocols, to curl with the right
@@ -80,8 +82,9 @@ export interface H2Server {
   url: string
   port: number
   protocol: ServerProtocol
-  /** The PEM certificate (its own CA): `ca` for Node, `caCerts` for Deno. Empty for 'h1-plain'. */
-  cert: string
+  /** The PEM certificate of the CA that issued the server's (test/support/tls.ts): what clients trust —
+   * `connect: { ca }` in Node, `caCerts` or `--cert` in Deno. Empty for 'h1-plain'. */
+  ca: string
   stats(): H2ServerStats
   /** Waits (at most `waitMs`, default 5000) until no response is in flight, then zeroes the counters. */
   reset(waitMs?: number): Promise<void>
@@ -106,7 +109,8 @@ const CHUNK = 16 * 1024
 /** Starts the server in this process. */
 export async function startH2Server(options: H2ServerOptions = {}): Promise<H2Server> {
   const protocol = options.protocol ?? 'h1+h2'
-  const tls = protocol === 'h1-plain' ? undefined : loopbackCertificate()
+  const made = protocol === 'h1-plain' ? undefined : loopbackCertificate()
+  const tls = made && { key: made.key, cert: made.cert }
   const statics = new Map<string, { body: Uint8Array; type: string }>()
   const timers = new Set<ReturnType<typeof setTimeout>>()
   const sockets = new Set<Socket>()
@@ -389,7 +393,7 @@ export async function startH2Server(options: H2ServerOptions = {}): Promise<H2Se
     url,
     port,
     protocol,
-    cert: tls?.cert ?? '',
+    ca: made?.ca ?? '',
     stats,
     reset,
     setStatic(path, body, type) {
@@ -419,7 +423,7 @@ export interface SpawnedH2Server {
   /** Base URL of the control port: GET /stats, POST /reset?wait=MS, PUT /static?path=P&type=T (body). */
   control: string
   protocol: ServerProtocol
-  cert: string
+  ca: string
   stats(): Promise<H2ServerStats>
   reset(waitMs?: number): Promise<void>
   setStatic(path: string, body: string | Uint8Array, contentType: string): Promise<void>
@@ -468,7 +472,7 @@ export async function spawnH2Server(options: H2ServerOptions = {}): Promise<Spaw
     args.push('--max-streams', String(options.maxConcurrentStreams))
   const child = spawn(nodePath(), args, { stdio: ['pipe', 'pipe', 'inherit'] })
   const exited = new Promise<void>((done) => child.once('close', () => done()))
-  const info = await new Promise<{ url: string; control: string; protocol: ServerProtocol; cert: string }>(
+  const info = await new Promise<{ url: string; control: string; protocol: ServerProtocol; ca: string }>(
     (done, fail) => {
       let buffered = ''
       const onData = (chunk: Uint8Array) => {
@@ -567,7 +571,7 @@ async function main(): Promise<void> {
   await new Promise<void>((done) => controlServer.listen(0, '127.0.0.1', done))
   const controlUrl = `http://127.0.0.1:${(controlServer.address() as AddressInfo).port}`
   process.stdout.write(
-    `${JSON.stringify({ url: server.url, control: controlUrl, protocol: server.protocol, cert: server.cert })}\n`,
+    `${JSON.stringify({ url: server.url, control: controlUrl, protocol: server.protocol, ca: server.ca })}\n`,
   )
   const stop = async () => {
     controlServer.closeAllConnections()

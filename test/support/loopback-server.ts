@@ -393,6 +393,13 @@ export async function startServer(options: StartServerOptions = {}): Promise<Loo
       return
     }
 
+    if (path === '/redirect-to') {
+      // To any URL (another origin, too), with the status asked for (default 302).
+      const status = intParam(params, 'status', 302)
+      send(res, status, emptyBody(), { headers: { location: params.get('url') ?? '/json' } })
+      return
+    }
+
     if (path === '/redirect-loop') {
       send(res, 302, emptyBody(), { headers: { location: '/redirect-loop' } })
       return

@@ -1,0 +1,66 @@
+/**
+ * Cloudflare Workers mirror the platform's rule (issue 14): since 2026-04-09 only subrequests waiting for
+ * headers count against the 6 per invocation, so ky-pool holds its Workers slot until headers, not until the
+ * body settles. In real workerd (Miniflare), a Worker fans out 12 GETs (test/workerd/fixtures/fanout-worker.ts)
+ * to the shared msw handlers on loopback, which count what is in flight at the server.
+ */
+import { resolve } from 'node:path'
+import { convertV4MiniflareOptions, Miniflare } from 'miniflare'
+import { build } from 'rolldown'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type MockLoopback, startMockLoopback } from '../../mocks/loopback.ts'
+import type { FanoutReport } from '../workerd/fixtures/fanout-worker.ts'
+
+const root = resolve(import.meta.dirname, '../..')
+
+let server: MockLoopback
+let mf: Miniflare
+beforeAll(async () => {
+  server = await startMockLoopback()
+  const bundled = await build({
+    input: resolve(root, 'test/workerd/fixtures/fanout-worker.ts'),
+    write: false,
+    platform: 'neutral',
+    external: (id) => id.startsWith('node:') || id.startsWith('cloudflare:'),
+    resolve: { conditionNames: ['workerd', 'worker', 'browser', 'import', 'default'] },
+    output: { format: 'esm', codeSplitting: false }, // one module: ky-pool's cold chunk (src/lazy.ts) inlined
+  })
+  mf = new Miniflare(
+    convertV4MiniflareOptions({
+      modules: true,
+      script: bundled.output[0].code,
+      compatibilityDate: '2026-04-01',
+      compatibilityFlags: ['nodejs_compat'],
+    }),
+  )
+  await mf.ready
+}, 20_000)
+afterAll(async () => {
+  await mf?.dispose()
+  await server?.close()
+})
+
+async function fanout(path: string): Promise<FanoutReport> {
+  server.reset()
+  const url = `http://worker.test/?up=${encodeURIComponent(server.url)}&path=${encodeURIComponent(path)}`
+  const res = await mf.dispatchFetch(url)
+  expect(res.status).toBe(200)
+  return (await res.json()) as FanoutReport
+}
+
+describe('a Worker fanning out 12 GETs with the Workers defaults', () => {
+  it('bodies that stream do not hold a slot: all 12 stream at once (before: waves of 6, each until its body ended)', async () => {
+    // Headers at once, then 3 chunks 50 ms apart: each body streams for about 100 ms. The second 6 wait
+    // only for the first 6's headers.
+    const report = await fanout('/stream?chunks=3&interval=50')
+    expect(report).toMatchObject({ bodies: 12, queued: 6, acquired: 12, defaults: { awaitingHeaders: 6 } })
+    expect(report.peakAwaitingHeaders).toBeLessThanOrEqual(6)
+    expect(server.stats().peakInFlight, 'bodies streaming at the server at once').toBe(12)
+  })
+
+  it('requests still waiting for headers are held at 6, the platform rule', async () => {
+    const report = await fanout('/slow?ms=100')
+    expect(report).toMatchObject({ bodies: 12, queued: 6, acquired: 12, peakAwaitingHeaders: 6 })
+    expect(server.stats().peakInFlight).toBe(6)
+  })
+})
