@@ -46,8 +46,10 @@ export interface PoolOptions {
   origins?: Record<string, number | OriginOptions> | ReadonlyMap<string, number | OriginOptions>
   /**
    * Max requests waiting for response headers at once (held from before the request is sent until its
-   * headers arrive, whatever its body does). Default 6 in Cloudflare Workers, per invocation, which is
-   * the platform's own rule since 2026-04-09; `Infinity` elsewhere.
+   * headers arrive, whatever its body does). Cloudflare Workers apply 6 per invocation themselves (since
+   * 2026-04-09); set 6 there to have that queue in ky-pool instead, where a waiting request can be
+   * aborted, prioritised, timed out and seen in stats (per invocation).
+   * @default Infinity
    */
   awaitingHeaders?: number
   /**

@@ -4,9 +4,10 @@
  * and answers with the items and what the pool saw.
  *
  * Nothing is wrapped and no `ctx` is passed: `client` is imported at module scope, and ky-pool keeps one
- * pool per invocation behind it, so concurrent invocations of this isolate never wait on each other. At
- * most 6 requests per invocation wait for headers at once (the platform's rule); the rest queue in
- * ky-pool, where they can be aborted, prioritised and counted.
+ * pool per invocation behind it, so concurrent invocations of this isolate never wait on each other. Every
+ * item is requested at once: the platform itself lets 6 per invocation wait for headers and queues the
+ * rest (a `createClient({ pool: { awaitingHeaders: 6 } })` at module scope would queue them in ky-pool
+ * instead, where they can be aborted, prioritised and counted).
  */
 import { client } from 'ky-pool'
 
@@ -23,7 +24,7 @@ export interface Item {
 export interface FanoutResult {
   items: Item[]
   healthy: boolean
-  /** What this invocation's pool did (`stats().totals`), and its limit on requests awaiting headers. */
+  /** What this invocation's pool did (`stats().totals`), and its limit on requests awaiting headers (`null`: none of its own). */
   pool: { requests: number; leaks: number; reclaimed: number; awaitingHeaders: number }
 }
 
