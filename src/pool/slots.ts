@@ -64,11 +64,13 @@ function platformOf(runtime: Runtime): Platform {
 
 export class Slots {
   readonly #platform: Platform
+  readonly #runtime: Runtime
   readonly #options: ResolvedPoolOptions
   readonly #protocols: ProtocolBook
 
   constructor(runtime: Runtime, options: ResolvedPoolOptions, protocols: ProtocolBook) {
     this.#platform = platformOf(runtime)
+    this.#runtime = runtime
     this.#options = options
     this.#protocols = protocols
   }
@@ -94,11 +96,17 @@ export class Slots {
     return protocol === 'h1' || protocol === 'unknown' ? connectionsPerHost : Infinity
   }
 
-  /** Untouched bytes on `origin` past which its bodies are reclaimed (a shared h2/h3 flow-control window). */
+  /**
+   * Untouched bytes on `origin` past which its bodies are reclaimed (a shared h2/h3 flow-control window).
+   * In Deno an unknown origin counts too: Deno speaks h2 wherever the server offers it and no API says so,
+   * and 6 unread 2 MiB bodies stalled every client there until the watchdog (bench/README.md).
+   */
   windowBytes(origin: string): number {
     if (this.#platform !== 'server') return Infinity
     const protocol = this.#protocols.protocolOf(origin)
-    return protocol === 'h2' || protocol === 'h3' ? sharedWindowBytes : Infinity
+    const shared =
+      protocol === 'h2' || protocol === 'h3' || (protocol === 'unknown' && this.#runtime === 'deno')
+    return shared ? sharedWindowBytes : Infinity
   }
 
   /** Whether an unread body holds a connection of its own, so draining it before the next send saves one. */

@@ -4,7 +4,7 @@
  * a fetch used, so ky-pool cannot observe it: an origin stays at the unknown default (6) unless declared.
  */
 import assert from 'node:assert/strict'
-import { createClient, type PooledKy, type PoolOptions } from '../../src/index.ts'
+import { createClient, type PooledKy, type PoolOptions, type TraceEvent } from '../../src/index.ts'
 import { spawnH2Server } from '../support/h2-server.ts'
 
 // Started outside the tests, so the child process is not a resource any test opened.
@@ -79,6 +79,33 @@ Deno.test({
       })
       await held.json()
       assert.deepEqual(await client.pool.settle(), [])
+    } finally {
+      await close()
+    }
+  },
+})
+
+Deno.test({
+  name: 'unread bodies filling an h2 window are reclaimed (cancelled after reclaimAfter), so the next request does not stall until the watchdog',
+  sanitizeResources: true,
+  async fn() {
+    await server.reset(0)
+    const events: TraceEvent[] = []
+    const { client, close } = clientFor({
+      reclaimAfter: 50,
+      leaks: 'silent',
+      trace: (event) => events.push(event),
+    })
+    try {
+      const unread = []
+      // 6 × 2 MiB, never read: in Deno they share the connection's flow-control window, which fills.
+      for (let i = 0; i < 6; i++)
+        unread.push(await client.get(`${server.url}/bytes/${2 * 1024 * 1024}?i=${i}`))
+      assert.deepEqual(await client.get(`${server.url}/json`).json(), { ok: true })
+      const reclaimed = events.filter((event) => event.type === 'reclaimed')
+      assert.ok(reclaimed.length > 0, 'some were reclaimed')
+      assert.ok(reclaimed.every((event) => event.action === 'cancelled' && event.cause === 'pressure'))
+      for (const res of unread) await res.body?.cancel()
     } finally {
       await close()
     }
