@@ -200,3 +200,21 @@ describe('the call site under bundlers', () => {
     },
   )
 })
+
+describe('LeakError', () => {
+  it('names every leak with its own call site', async () => {
+    const server = await start()
+    const pooled = client({ pool: { leaks: 'strict', callSites: 'always' } })
+    await leakHere(pooled, `${server.url}/bytes?size=101`)
+    await leakThere(pooled, `${server.url}/bytes?size=102`)
+    const error = (await pooled.pool.settle().catch((e: unknown) => e)) as Error
+    expect(error.name).toBe('LeakError')
+    expect(error.message).toMatch(/^ky-pool: 2 response bodies were never read or cancelled:/)
+    // One numbered entry per leak, each followed by its own call site.
+    const entries = error.message.split(/\n(?=\d+\. GET )/).slice(1)
+    expect(entries).toHaveLength(2)
+    const entryOf = (size: number) => entries.find((entry) => entry.includes(`/bytes?size=${size} (200)`))
+    expect(entryOf(101)).toContain(siteOf('// site:first'))
+    expect(entryOf(102)).toContain(siteOf('// site:second'))
+  })
+})
