@@ -22,24 +22,49 @@ export function resetShared(options: ClientOptions = {}): void {
 }
 
 /**
- * The shared client. It *is* a ky instance (`client.get(url).json()`, `client(url)`,
- * `client.extend(…)`) plus `client.pool`; it is created on first use.
+ * A client that is `current()` at each use: every call, property and derived client is looked up then,
+ * so a client made from the shared one (`client.extend(…)` at module scope, before any test ran) follows
+ * `resetSharedClient()` like `client` itself does, and is never left on an old pool.
  */
-export const client: PooledKy = (() => {
+function following(current: () => PooledKy): PooledKy {
   // Each delegate has the call site captured above itself (see `calledFrom`).
-  const call = ((input, options) => calledFrom(call, () => sharedClient()(input, options))) as PooledKy &
+  const call = ((input, options) => calledFrom(call, () => current()(input, options))) as PooledKy &
     Record<string, unknown>
   for (const method of methods) {
     const delegate = (input: Parameters<PooledKy['get']>[0], options?: Parameters<PooledKy['get']>[1]) =>
-      calledFrom(delegate, () => sharedClient()[method](input, options))
+      calledFrom(delegate, () => current()[method](input, options))
     call[method] = delegate
   }
-  call.extend = (defaults) => sharedClient().extend(defaults)
-  call.create = (defaults) => sharedClient().create(defaults)
+  call.extend = (defaults) => following(derivedFrom(current, (base) => base.extend(defaults)))
+  call.create = (defaults) => following(derivedFrom(current, (base) => base.create(defaults)))
   Object.defineProperties(call, {
-    stop: { get: () => sharedClient().stop, enumerable: true },
-    retry: { get: () => sharedClient().retry, enumerable: true },
-    pool: { get: () => sharedClient().pool, enumerable: true },
+    stop: { get: () => current().stop, enumerable: true },
+    retry: { get: () => current().retry, enumerable: true },
+    pool: { get: () => current().pool, enumerable: true },
   })
   return call
-})()
+}
+
+/**
+ * `make(current())`, made again only when `current()` is another client (after a reset). Made once at
+ * once too, so that bad options fail where they are given, as ky's `extend` and `create` do.
+ */
+function derivedFrom(current: () => PooledKy, make: (base: PooledKy) => PooledKy): () => PooledKy {
+  let base: PooledKy | undefined = current()
+  let made: PooledKy | undefined = make(base)
+  return () => {
+    const now = current()
+    if (now !== base || made === undefined) {
+      made = make(now)
+      base = now
+    }
+    return made
+  }
+}
+
+/**
+ * The shared client. It *is* a ky instance (`client.get(url).json()`, `client(url)`,
+ * `client.extend(…)`) plus `client.pool`; it is created on first use. Clients derived from it with
+ * `extend` or `create` follow it: after `resetSharedClient()` (ky-pool/testing) they use the new pool.
+ */
+export const client: PooledKy = following(sharedClient)
