@@ -74,7 +74,7 @@ export class TrackedBody {
   readonly #branches = new Set<Branch>()
   #bytes = 0
   /** A consumer has read from, or cancelled the last branch of, the body. */
-  #touched = false
+  #consumerCame = false
   /** `dispose()` has begun: the caller is done with the body, even while its drain is still reading. */
   #disposed = false
   #settled = false
@@ -135,7 +135,7 @@ export class TrackedBody {
 
   /** Settles a body the runtime took (see `takenNatively`) as read. */
   #releaseTaken(): void {
-    this.#touched = true
+    this.#consumerCame = true
     this.#settle('read')
   }
 
@@ -175,7 +175,7 @@ export class TrackedBody {
    * `takenNatively`; such a body is settled as read here, since every check of the pool's asks this first).
    */
   get touched(): boolean {
-    if (this.#touched || this.#disposed) return true
+    if (this.#consumerCame || this.#disposed) return true
     if (!this.takenNatively) return false
     this.#releaseTaken()
     return true
@@ -209,8 +209,8 @@ export class TrackedBody {
 
   /** Whether `drain(limit)` may take the body in: untouched, unsettled, not given up on, and not known to be larger than `limit`. */
   canDrain(limit: number): boolean {
-    // `#touched`, not `touched`: `dispose()` drains a body it has marked disposed.
-    if (this.#touched || this.#settled || this.#drainGaveUp) return false
+    // `#consumerCame`, not `touched`: `dispose()` drains a body it has marked disposed.
+    if (this.#consumerCame || this.#settled || this.#drainGaveUp) return false
     if (this.takenNatively) {
       this.#releaseTaken()
       return false
@@ -251,10 +251,10 @@ export class TrackedBody {
       // Ended or errored while it drained; settled by `fail()` or a cancel is not the drain's doing.
       if (this.#settled) {
         const byDrain = this.#settledHow === 'drained' || this.#settledHow === 'errored'
-        return byDrain && !this.#touched ? 'settled' : 'declined'
+        return byDrain && !this.#consumerCame ? 'settled' : 'declined'
       }
       if (this.#bytes > limit) return this.#gaveUp('declined')
-      if (this.#touched) return 'declined' // a consumer came meanwhile: the rest is its to read
+      if (this.#consumerCame) return 'declined' // a consumer came meanwhile: the rest is its to read
     }
   }
 
@@ -271,8 +271,8 @@ export class TrackedBody {
   async dispose(branch: Branch, limit: number, deadline: number, reason: unknown): Promise<void> {
     if (this.#closeBranch(branch)) return
     this.#disposed = true // from now on the pool neither reclaims it nor calls it a leak
-    if (!this.#settled && !this.#touched) await this.drain(limit, deadline)
-    this.#touched = true
+    if (!this.#settled && !this.#consumerCame) await this.drain(limit, deadline)
+    this.#consumerCame = true
     this.#dropQueues()
     if (this.#settled) return
     this.#failure = reason
@@ -305,7 +305,7 @@ export class TrackedBody {
    * of one chunk is that chunk, which its producer may still hold (enough for decoding it).
    */
   async readAll(branch: Branch, copy: boolean): Promise<Uint8Array<ArrayBuffer>> {
-    this.#touched = true
+    this.#consumerCame = true
     branch.direct = true
     const chunks: Uint8Array[] = []
     let length = 0
@@ -326,7 +326,7 @@ export class TrackedBody {
   }
 
   async #pull(branch: Branch, controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
-    this.#touched = true
+    this.#consumerCame = true
     branch.used = true
     let chunk: Uint8Array | undefined
     try {
@@ -380,7 +380,7 @@ export class TrackedBody {
     if (this.#settled) return // `fail()` or a cancel while the read was pending: the cancel ends it as done
     if (result.done) {
       this.#sourceDone = true
-      this.#settle(this.#touched ? 'read' : 'drained')
+      this.#settle(this.#consumerCame ? 'read' : 'drained')
       return
     }
     this.#bytes += result.value.byteLength
@@ -401,7 +401,7 @@ export class TrackedBody {
     branch.used = true
     // Cancelling one clone (ky cancels the one it gave an afterResponse hook) is not the body's end.
     if (this.#closeBranch(branch)) return
-    this.#touched = true
+    this.#consumerCame = true
     if (this.#settled) return
     // No waiting for a read in progress: it may wait on a source that stalled (until idleTimeout).
     // Cancelling the source ends that read at once, and the drain finds the body settled.

@@ -104,7 +104,7 @@ export interface PoolStats {
   totals: {
     /** Requests sent (attempts; a retried call counts once per attempt). */
     requests: number
-    /** Bodies taken in by the pool: drained into memory or cancelled. */
+    /** Bodies the pool reclaimed: drained into memory or cancelled. */
     reclaimed: number
     drained: number
     cancelled: number

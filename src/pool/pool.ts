@@ -79,7 +79,7 @@ export class Pool {
       total: this.options.total,
       maxQueue: this.options.maxQueue,
       limitOf: (origin) => this.#slots.limit(origin),
-      onPressure: () => this.#reclaimer.relieve(),
+      onPressure: () => this.#reclaimer.reclaimUnderPressure(),
       timerPerWaiter: perRequestContexts,
     })
     if (this.options.awaitingHeaders !== Infinity) {
@@ -312,7 +312,7 @@ export class Pool {
     // Aborted after fetch resolved but before now: the listener will never fire.
     if (signal?.aborted) onAbort()
     this.#watch.start()
-    // Requests already queued for this slot: the relief that ran when they queued could not see this body.
+    // Requests already queued for this slot: the reclaim that ran when they queued could not see this body.
     // A macrotask from now, so that a caller who reads at once has touched it by then.
     if (this.#limiter.queued > 0) this.#reclaimer.schedule(performance.now())
     this.#changed() // settle() re-checks: a new untouched body may need reclaiming

@@ -8,7 +8,7 @@
  *   for them at most two round trips (twice the origin's fastest time to headers), since a new TCP +
  *   TLS 1.3 connection costs about that; never longer than `reclaimAfter`. A free slot is not a free
  *   connection: this is what lets sloppy sequential code reuse one connection.
- * - **Under pressure** (`relieve`): a request queued for a slot, the runtime's own connections to an
+ * - **Under pressure** (`reclaimUnderPressure`): a request queued for a slot, the runtime's own connections to an
  *   origin all busy (`Slots.busyAt`), or an h2 window filling up (`Slots.windowBytes`). Untouched
  *   bodies on that origin are drained at once if they fit (a drained body stays readable, so there is
  *   nothing to wait for), and larger ones cancelled once unread for `reclaimAfter`, oldest first, as
@@ -87,7 +87,7 @@ export class Reclaimer {
 
   /**
    * A request to `origin` has just acquired its slot: if the runtime's own connections are all busy, or
-   * the origin's unread bytes fill its flow-control window, relieve it (one macrotask from now, so that
+   * the origin's unread bytes fill its flow-control window, reclaim its bodies (one macrotask from now, so that
    * a caller who reads at once has touched its body by then).
    */
   afterAcquire(origin: string): void {
@@ -101,7 +101,7 @@ export class Reclaimer {
   }
 
   /** Reclaims untouched bodies on origins under pressure; re-runs itself when the next one is due. */
-  relieve(): void {
+  reclaimUnderPressure(): void {
     const { limiter, held, options } = this.#parts
     const now = performance.now()
     let totalNeed = limiter.acquired >= limiter.total ? limiter.queued : 0
@@ -172,7 +172,7 @@ export class Reclaimer {
     return need
   }
 
-  /** Runs `relieve` at `due` (keeping an earlier run); `Infinity` cancels it. */
+  /** Runs `reclaimUnderPressure` at `due` (keeping an earlier run); `Infinity` cancels it. */
   schedule(due: number): void {
     if (Number.isFinite(due) && due >= this.#due && this.#timer !== undefined) return
     if (this.#timer !== undefined) clearTimeout(this.#timer)
@@ -183,7 +183,7 @@ export class Reclaimer {
       () => {
         this.#timer = undefined
         this.#due = Infinity
-        this.relieve()
+        this.reclaimUnderPressure()
       },
       Math.max(0, due - performance.now()),
     )
