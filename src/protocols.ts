@@ -32,6 +32,7 @@ export interface ProtocolListener {
 const observed = new Map<string, Exclude<Protocol, 'unknown'>>()
 /** Weakly: a pool that is gone (a finished Workers invocation's, a test's) must not be kept by this. */
 const listeners = new Set<WeakRef<ProtocolListener>>()
+let listenersPruneAt = 64
 let observing = false
 
 /** The protocol named by Resource Timing or ALPN, or undefined for anything else (`http/1.0`, ''). */
@@ -79,7 +80,14 @@ export class ProtocolBook {
 
   /** Tells `listener` of each origin whose observed protocol changes, for as long as it is alive. */
   listen(listener: ProtocolListener): void {
-    if (typeof WeakRef === 'function') listeners.add(new WeakRef(listener))
+    if (typeof WeakRef !== 'function') return
+    // Pools come and go (one per Workers invocation, one per test) and nothing may ever be observed to
+    // prune them then: the dead ones are dropped whenever the set doubles.
+    if (listeners.size >= listenersPruneAt) {
+      for (const ref of listeners) if (ref.deref() === undefined) listeners.delete(ref)
+      listenersPruneAt = Math.max(64, listeners.size * 2)
+    }
+    listeners.add(new WeakRef(listener))
   }
 }
 
