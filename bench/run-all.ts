@@ -51,6 +51,9 @@ const runs: BenchRun[] = [
   // Chromium and Miniflare itself). The -full run puts every scenario through the proxy too.
   { name: 'protocols', script: 'protocols.ts', byDefault: true },
   { name: 'protocols-full', script: 'protocols.ts', env: { PROTO_RTT: '0,20,80' }, byDefault: false },
+  // Issue 14 item 5: per-origin caps 6/12/24/∞ against plain ky on cold and warm h1 bursts of 60 and 200 at 20
+  // and 80 ms RTT, Node and Deno (about 4 minutes on 2 cores). Not by default: it informs a default, it guards none.
+  { name: 'caps', script: 'caps.ts', byDefault: false },
   {
     name: 'soak-100k-silent',
     script: 'soak.ts',
