@@ -16,6 +16,7 @@
  */
 import ky from 'ky'
 import * as kyPool from '../../src/index.ts'
+import { baseFetch, closePool, coldPool, deno } from './cold-pool.ts'
 
 export interface CapsContender {
   /** 'ky' or 'ky-pool'. */
@@ -61,32 +62,6 @@ export interface CapsRun {
 export interface CapsOutput {
   runtime: string
   rows: { id: string; runs: Record<string, CapsRun[]> }[]
-}
-
-interface DenoLike {
-  version: { deno: string }
-  createHttpClient(options: { caCerts?: string[] }): { close(): void }
-  exit(code: number): never
-}
-const deno = (globalThis as { Deno?: DenoLike }).Deno
-const baseFetch = globalThis.fetch
-// Node only: Deno has its own HttpClient and need not load undici.
-const Agent = deno === undefined ? (await import('undici')).Agent : undefined
-
-/** The connection pool every fetch of the current run goes through. */
-let current: { init: Record<string, unknown>; close(): Promise<void> } | undefined
-
-globalThis.fetch = ((input: RequestInfo | URL, init?: RequestInit) =>
-  baseFetch(input, { ...init, ...current?.init } as RequestInit)) as typeof fetch
-
-function coldPool(row: CapsRow): void {
-  if (deno !== undefined) {
-    const client = deno.createHttpClient({ caCerts: [row.ca] })
-    current = { init: { client }, close: async () => client.close() }
-  } else {
-    const dispatcher = new Agent!({ connect: { ca: row.ca } })
-    current = { init: { dispatcher }, close: () => dispatcher.destroy().catch(() => {}) }
-  }
 }
 
 async function control(row: CapsRow, method: string, path: string): Promise<unknown> {
@@ -174,7 +149,7 @@ async function burst(
 }
 
 async function measured(row: CapsRow, contender: CapsContender, tag: string, n = row.n): Promise<CapsRun> {
-  coldPool(row)
+  coldPool(row.ca)
   try {
     const client = clientFor(contender)
     const origin = new URL(row.api).origin
@@ -189,8 +164,7 @@ async function measured(row: CapsRow, contender: CapsContender, tag: string, n =
     if (contender.kind === 'ky-pool') run.limit = limit
     return run
   } finally {
-    await current?.close()
-    current = undefined
+    await closePool()
   }
 }
 

@@ -10,6 +10,7 @@
  * counters are zeroed and read over its control port (plain HTTP, never counted).
  */
 import * as kyPool from '../../src/index.ts'
+import { baseFetch, closePool, coldPool, deno } from './cold-pool.ts'
 import { type ContenderName, type RunResult, type RunSpec, runOnce } from './protocols-workloads.ts'
 
 export interface RunnerRow {
@@ -38,32 +39,6 @@ export interface RunnerOutput {
   rows: { id: string; runs: Partial<Record<ContenderName, MeasuredRun[]>> }[]
 }
 
-interface DenoLike {
-  version: { deno: string }
-  createHttpClient(options: { caCerts?: string[] }): { close(): void }
-  exit(code: number): never
-}
-const deno = (globalThis as { Deno?: DenoLike }).Deno
-const baseFetch = globalThis.fetch
-// Node only: Deno has its own HttpClient and need not load undici.
-const Agent = deno === undefined ? (await import('undici')).Agent : undefined
-
-/** The connection pool every fetch of the current run goes through. */
-let current: { init: Record<string, unknown>; close(): Promise<void> } | undefined
-
-globalThis.fetch = ((input: RequestInfo | URL, init?: RequestInit) =>
-  baseFetch(input, { ...init, ...current?.init } as RequestInit)) as typeof fetch
-
-function coldPool(row: RunnerRow): void {
-  if (deno !== undefined) {
-    const client = deno.createHttpClient({ caCerts: [row.ca] })
-    current = { init: { client }, close: async () => client.close() }
-  } else {
-    const dispatcher = new Agent!({ allowH2: row.h2, connect: { ca: row.ca } })
-    current = { init: { dispatcher }, close: () => dispatcher.destroy().catch(() => {}) }
-  }
-}
-
 async function control(row: RunnerRow, method: string, path: string): Promise<unknown> {
   const response = await baseFetch(`${row.control}${path}`, { method })
   return response.json()
@@ -71,7 +46,7 @@ async function control(row: RunnerRow, method: string, path: string): Promise<un
 
 async function measured(row: RunnerRow, spec: RunSpec, tag: string, scale = 1): Promise<MeasuredRun> {
   await control(row, 'POST', '/reset?wait=1000')
-  coldPool(row)
+  coldPool(row.ca, row.h2)
   try {
     const run: MeasuredRun = await runOnce(kyPool, {
       ...spec,
@@ -87,8 +62,7 @@ async function measured(row: RunnerRow, spec: RunSpec, tag: string, scale = 1): 
     }
     return run
   } finally {
-    await current?.close()
-    current = undefined
+    await closePool()
   }
 }
 
