@@ -160,7 +160,12 @@ function defineSwapped(Base: typeof Response): object {
   /** The whole body for a whole-body method, or the runtime's refusal when it is used or locked. */
   const whole = (response: Response, copy: boolean): Promise<Uint8Array<ArrayBuffer>> => {
     const own = state(response)
-    if (response.bodyUsed || own.stream?.locked) return refusal()
+    if (response.bodyUsed || own.stream?.locked) {
+      // A body ky-pool took away before the caller's first whole-body read says why, not "already used"
+      // (happy-dom's stream can look used once the pool cancelled it).
+      const failure = own.used ? undefined : own.body.failure(own.branch)
+      return failure === undefined ? refusal() : Promise.reject(failure)
+    }
     own.used = true
     const read = own.body.readAll(own.branch, copy) // first: from now on the branch's stream's cancel is ignored
     // A stream asked for before is now locked and disturbed, as the runtime's is after a whole-body read.
