@@ -3,7 +3,7 @@
  *
  *   queued → acquired → headers → settled
  *
- * plus `reclaimed` (the pool took an untouched body in or cancelled it to free its slot), `leaked`
+ * plus `reclaimed` (the pool drained an untouched body into memory, or cancelled it, to free what it held), `leaked`
  * (a body was never read nor cancelled by its caller), `rejected` (a queued request left the queue
  * without a slot: aborted, queue timeout, queue full) and `retry` (ky is about to retry). Like Go's
  * httptrace.ClientTrace, each event says where the time went. URLs are redacted (see redact.ts).
