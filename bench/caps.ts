@@ -18,8 +18,7 @@
  * 2 cores. Every burst is bounded and the runner processes are killed after a deadline, so everything stops by
  * itself; servers and proxies listen on 127.0.0.1 only.
  */
-import { execFileSync, spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -27,6 +26,7 @@ import { type SpawnedH2Server, spawnH2Server } from '../test/support/h2-server.t
 import type { BurstResult, CapsContender, CapsOutput, CapsRow, CapsRun } from './support/caps-runner.ts'
 import { cell, envInt, envInts, header, num, roundsOr, since, summarize, table } from './support/harness.ts'
 import { type LatencyProxy, startLatencyProxy } from './support/latency-proxy.ts'
+import { runJob } from './support/spawn-runner.ts'
 
 type Runtime = 'node' | 'deno'
 
@@ -72,11 +72,6 @@ function commit(): string {
   }
 }
 
-function denoPath(): string {
-  const local = join(root, 'node_modules', '.bin', 'deno')
-  return existsSync(local) ? local : 'deno'
-}
-
 interface Row {
   runtime: Runtime
   rtt: number
@@ -87,35 +82,17 @@ interface Row {
 
 async function runRunner(runtime: Runtime, rows: Row[]): Promise<string> {
   const job = { rows: rows.map((row) => row.job) }
-  const [command, args] =
-    runtime === 'deno'
-      ? // No --unsafely-ignore-certificate-errors: each run's HttpClient trusts the test CA (caCerts).
-        [denoPath(), ['run', '-A', join(here, 'support', 'caps-runner.ts')]]
-      : [process.execPath, [join(here, 'support', 'caps-runner.ts')]]
   // Every burst is bounded by its own timeout; this bounds the process (and a hung runtime) as a whole.
   const deadline = rows.reduce(
     (sum, row) => sum + (rounds + 1) * row.job.contenders.length * 2 * (timeoutMs + 5000),
     60_000,
   )
-  const output = await new Promise<string>((done, fail) => {
-    const child = spawn(command, args, {
-      cwd: root,
-      env: { ...process.env, CAPS_JOB: JSON.stringify(job) },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    })
-    let text = ''
-    child.stdout.on('data', (chunk: Buffer) => {
-      text += chunk.toString('utf8')
-    })
-    const timer = setTimeout(() => child.kill('SIGKILL'), deadline)
-    child.once('error', fail)
-    child.once('close', (code, signal) => {
-      clearTimeout(timer)
-      if (code === 0) done(text)
-      else fail(new Error(`${runtime} runner exited with ${code ?? signal}`))
-    })
-  })
-  const result = JSON.parse(output.trim().split('\n').pop()!) as CapsOutput
+  const result = await runJob<CapsOutput>(
+    runtime,
+    join(here, 'support', 'caps-runner.ts'),
+    { CAPS_JOB: JSON.stringify(job) },
+    deadline,
+  )
   for (const row of rows) row.runs = result.rows.find((r) => r.id === row.job.id)?.runs ?? {}
   return result.runtime
 }

@@ -27,8 +27,7 @@
  * (2000 ms) bounds the request after the unread bodies. Every run is bounded (a timeout per run, the runner
  * processes killed after a deadline), so everything stops by itself.
  */
-import { execFileSync, spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { convertV4MiniflareOptions, Miniflare } from 'miniflare'
@@ -41,6 +40,7 @@ import { type LatencyProxy, startLatencyProxy } from './support/latency-proxy.ts
 import type { PageResult } from './support/protocols-page.ts'
 import type { MeasuredRun, RunnerOutput, RunnerRow, ServerDelta } from './support/protocols-runner.ts'
 import type { ContenderName, RunResult, RunSpec } from './support/protocols-workloads.ts'
+import { runJob } from './support/spawn-runner.ts'
 
 type Runtime = 'node' | 'deno' | 'chromium' | 'workerd'
 type ScenarioKey = 'burst' | 'unread' | 'h1large' | 'stall' | 'fanout'
@@ -243,11 +243,6 @@ const within = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
 // ---------------------------------------------------------------------------------------------------------------
 // Node and Deno: one runner process per runtime
 
-function denoPath(): string {
-  const local = join(root, 'node_modules', '.bin', 'deno')
-  return existsSync(local) ? local : 'deno'
-}
-
 async function runRunner(runtime: 'node' | 'deno', all: Row[], servers: Servers): Promise<void> {
   const mine = all.filter((row) => row.runtime === runtime)
   if (mine.length === 0) return
@@ -266,36 +261,17 @@ async function runRunner(runtime: 'node' | 'deno', all: Row[], servers: Servers)
       })),
     })),
   }
-  const [command, args] =
-    runtime === 'deno'
-      ? // No --unsafely-ignore-certificate-errors: each run's Deno.HttpClient trusts the test CA (caCerts), so
-        // certificates are checked as in production.
-        [denoPath(), ['run', '-A', join(here, 'support', 'protocols-runner.ts')]]
-      : [process.execPath, [join(here, 'support', 'protocols-runner.ts')]]
   // Every run is bounded by its own timeout; this bounds the process (and a hung runtime) as a whole.
   const deadline = mine.reduce(
     (sum, row) => sum + (rounds + 1) * row.contenders.length * (row.spec.timeoutMs + 8000),
     60_000,
   )
-  const output = await new Promise<string>((done, fail) => {
-    const child = spawn(command, args, {
-      cwd: root,
-      env: { ...process.env, PROTO_JOB: JSON.stringify(job) },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    })
-    let text = ''
-    child.stdout.on('data', (chunk: Buffer) => {
-      text += chunk.toString('utf8')
-    })
-    const timer = setTimeout(() => child.kill('SIGKILL'), deadline)
-    child.once('error', fail)
-    child.once('close', (code, signal) => {
-      clearTimeout(timer)
-      if (code === 0) done(text)
-      else fail(new Error(`${runtime} runner exited with ${code ?? signal}`))
-    })
-  })
-  const result = JSON.parse(output.trim().split('\n').pop()!) as RunnerOutput
+  const result = await runJob<RunnerOutput>(
+    runtime,
+    join(here, 'support', 'protocols-runner.ts'),
+    { PROTO_JOB: JSON.stringify(job) },
+    deadline,
+  )
   for (const row of mine) row.runs = result.rows.find((r) => r.id === row.id)?.runs ?? {}
   runtimeVersions[runtime] = result.runtime
 }
