@@ -34,7 +34,6 @@
  * test/support/h2-server.ts --protocol h2` served h2, and 'h1+h2' both protocols, to curl with the right
  * counters). Benchmarks still spawn it under Node from every runtime, so all are measured against one server.
  */
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import http from 'node:http'
 import http2 from 'node:http2'
@@ -43,6 +42,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 import type { TLSSocket } from 'node:tls'
 import { fileURLToPath } from 'node:url'
+import { spawnChildServer } from './child-server.ts'
 import { loopbackCertificate } from './tls.ts'
 
 export type ServerProtocol = 'h2' | 'h1+h2' | 'h1' | 'h1-plain'
@@ -470,29 +470,12 @@ export async function spawnH2Server(options: H2ServerOptions = {}): Promise<Spaw
   if (options.timingAllowOrigin) args.push('--tao')
   if (options.maxConcurrentStreams !== undefined)
     args.push('--max-streams', String(options.maxConcurrentStreams))
-  const child = spawn(nodePath(), args, { stdio: ['pipe', 'pipe', 'inherit'] })
-  const exited = new Promise<void>((done) => child.once('close', () => done()))
-  const info = await new Promise<{ url: string; control: string; protocol: ServerProtocol; ca: string }>(
-    (done, fail) => {
-      let buffered = ''
-      const onData = (chunk: Uint8Array) => {
-        buffered += new TextDecoder().decode(chunk)
-        const newline = buffered.indexOf('\n')
-        if (newline === -1) return
-        child.stdout.off('data', onData)
-        child.stdout.resume()
-        try {
-          done(JSON.parse(buffered.slice(0, newline)))
-        } catch (error) {
-          fail(error)
-        }
-      }
-      child.stdout.on('data', onData)
-      child.once('error', fail)
-      child.once('exit', (code) => fail(new Error(`h2-server exited before it was ready (code ${code})`)))
-    },
-  )
-  let closing: Promise<void> | undefined
+  const { info, close } = await spawnChildServer<{
+    url: string
+    control: string
+    protocol: ServerProtocol
+    ca: string
+  }>(nodePath(), args, 'h2-server')
   return {
     ...info,
     stats: async () => (await control('GET', `${info.control}/stats`)) as H2ServerStats,
@@ -502,16 +485,7 @@ export async function spawnH2Server(options: H2ServerOptions = {}): Promise<Spaw
     async setStatic(path, body, type) {
       await control('PUT', `${info.control}/static?path=${encodeURIComponent(path)}`, body, type)
     },
-    close() {
-      closing ??= (async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.stdin.end()
-          child.kill('SIGTERM')
-        }
-        await exited
-      })()
-      return closing
-    },
+    close,
   }
 }
 

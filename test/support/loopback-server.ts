@@ -9,12 +9,12 @@
  * Child process: const server = await spawnServer()   (stats are read over a separate control port)
  * CLI:          node test/support/loopback-server.ts [--port P] [--host H] [--keep-alive-timeout MS]
  */
-import { spawn } from 'node:child_process'
 import { fstatSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { spawnChildServer } from './child-server.ts'
 
 export interface ServerStats {
   /** TCP connections accepted since start/reset. */
@@ -586,43 +586,11 @@ export async function spawnServer(
   if (options.host !== undefined) args.push('--host', options.host)
   if (options.keepAliveTimeout !== undefined)
     args.push('--keep-alive-timeout', String(options.keepAliveTimeout))
-  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] })
-  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()))
-
-  const info = await new Promise<{ url: string; control: string }>((resolve, reject) => {
-    let buffered = ''
-    const onData = (chunk: Buffer) => {
-      buffered += chunk.toString('utf8')
-      const newline = buffered.indexOf('\n')
-      if (newline === -1) return
-      cleanup()
-      // Keep draining stdout so the child can never block on it.
-      child.stdout.resume()
-      try {
-        resolve(JSON.parse(buffered.slice(0, newline)))
-      } catch (error) {
-        reject(error)
-      }
-    }
-    const onExit = (code: number | null, signal: string | null) => {
-      cleanup()
-      reject(new Error(`loopback-server exited before it was ready (code ${code}, signal ${signal})`))
-    }
-    const onError = (error: Error) => {
-      cleanup()
-      reject(error)
-    }
-    const cleanup = () => {
-      child.stdout.off('data', onData)
-      child.off('exit', onExit)
-      child.off('error', onError)
-    }
-    child.stdout.on('data', onData)
-    child.once('exit', onExit)
-    child.once('error', onError)
-  })
-
-  let closing: Promise<void> | undefined
+  const { info, close } = await spawnChildServer<{ url: string; control: string }>(
+    process.execPath,
+    args,
+    'loopback-server',
+  )
   return {
     url: info.url,
     control: info.control,
@@ -638,16 +606,7 @@ export async function spawnServer(
       const result = (await control('POST', `${info.control}/release${query}`)) as { released: number }
       return result.released
     },
-    close() {
-      closing ??= (async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.stdin.end()
-          child.kill('SIGTERM')
-        }
-        await exited
-      })()
-      return closing
-    },
+    close,
   }
 }
 
