@@ -20,6 +20,7 @@ import {
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { check, done } from '../support/checks.ts'
 
 const here = import.meta.dirname
 const root = resolve(here, '../..')
@@ -39,21 +40,6 @@ const configs: { file: string; title: string; compilers: (keyof typeof compilers
   { file: 'node16', title: 'moduleResolution node16', compilers: ['newest', 'oldest'] },
   { file: 'bundler', title: 'moduleResolution bundler', compilers: ['newest', 'oldest'] },
 ]
-let passed = 0
-let failed = 0
-
-function check(name: string, run: () => void): void {
-  try {
-    run()
-    passed++
-    console.log(`  ✓ ${name}`)
-  } catch (error) {
-    failed++
-    const { stdout, stderr } = error as { stdout?: Buffer; stderr?: Buffer }
-    console.log(`  ✗ ${name}\n${stdout ?? ''}${stderr ?? ''}${(error as Error).message}`)
-  }
-}
-
 const run = (command: string, args: string[], cwd = root) =>
   execFileSync(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 }).toString()
 
@@ -143,5 +129,4 @@ try {
 } finally {
   rmSync(work, { recursive: true, force: true })
 }
-console.log(`consumers: ${passed} passed, ${failed} failed`)
-process.exitCode = failed > 0 ? 1 : 0
+done('consumers')

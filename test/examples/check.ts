@@ -1,27 +1,8 @@
 /**
- * A minimal runner for the examples' checks, which are scripts rather than test files (each drives a
- * real runtime: workerd, Deno, Chromium). `check(name, fn)` runs one named check; `done()` prints the
- * closing line scripts/test.ts reads (`example worker: 3 passed, 0 failed`) and sets the exit code.
+ * What the examples' checks share: the runner (test/support/checks.ts: `check`, `done`), a bound on a
+ * hanging promise, and a JSONC reader for wrangler.jsonc.
  */
-let passed = 0
-let failed = 0
-
-export async function check(name: string, fn: () => Promise<void>): Promise<void> {
-  const started = performance.now()
-  try {
-    await fn()
-    passed++
-    console.log(`  ✓ ${name} (${Math.round(performance.now() - started)} ms)`)
-  } catch (error) {
-    failed++
-    console.log(`  ✗ ${name}\n${(error as Error).stack ?? String(error)}`)
-  }
-}
-
-export function done(label: string): void {
-  console.log(`${label}: ${passed} passed, ${failed} failed`)
-  process.exitCode = failed > 0 || passed === 0 ? 1 : 0
-}
+export { check, done } from '../support/checks.ts'
 
 /** `promise`, or a rejection naming `what` once `ms` have passed: a hang fails instead of stalling the run. */
 export function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {

@@ -8,25 +8,11 @@ import { execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { check, done } from '../support/checks.ts'
 
 const root = resolve(import.meta.dirname, '../..')
 const bin = (name: string) => join(root, 'node_modules/.bin', name)
 const work = mkdtempSync(join(tmpdir(), 'ky-pool-package-'))
-let passed = 0
-let failed = 0
-
-function check(name: string, run: () => void): void {
-  try {
-    run()
-    passed++
-    console.log(`  ✓ ${name}`)
-  } catch (error) {
-    failed++
-    const output = (error as { stdout?: Buffer }).stdout?.toString() ?? ''
-    console.log(`  ✗ ${name}\n${output}${(error as Error).message}`)
-  }
-}
-
 const run = (command: string, args: string[], cwd = root) =>
   execFileSync(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 }).toString()
 
@@ -94,5 +80,4 @@ try {
 } finally {
   rmSync(work, { recursive: true, force: true })
 }
-console.log(`package: ${passed} passed, ${failed} failed`)
-process.exitCode = failed > 0 ? 1 : 0
+done('package')
