@@ -10,11 +10,10 @@
  * `Authorization` (and, as undici does, `Cookie` and `Proxy-Authorization`); the final response has
  * `redirected` true and the final `url`. In browsers `manual` gives an opaque response with no
  * `Location`, so the browser follows redirects itself, inside the first origin's slot.
+ *
+ * Cold (see src/lazy.ts): loaded at the first redirect; the pool itself only checks the status (`locationOf`).
  */
 
-export { markRedirected } from '../response.ts'
-
-const redirectStatuses = new Set([301, 302, 303, 307, 308])
 const maxRedirects = 20
 /** Headers that describe a request body; dropped with it (Fetch: "request-body-header name"). */
 const bodyHeaders = [
@@ -26,12 +25,6 @@ const bodyHeaders = [
 ]
 /** Headers that carry credentials for one origin. */
 const credentialHeaders = ['authorization', 'proxy-authorization', 'cookie']
-
-/** The `Location` to follow, or undefined when `response` is not a redirect the pool follows. */
-export function locationOf(response: Response): string | undefined {
-  if (!redirectStatuses.has(response.status)) return undefined
-  return response.headers.get('location') ?? undefined
-}
 
 /**
  * The request for the next hop: `current` redirected by a `status` response to `location`. `body` is a

@@ -1,0 +1,36 @@
+/**
+ * Wires origin backpressure (backpressure.ts) into a pool, on first use (see src/lazy.ts): the limiter
+ * re-reads an origin's limit when its pace changes, slots.ts asks the pace for it, and events go to the
+ * trace. Cold, with backpressure.ts and rate-headers.ts: a client whose origins never push back loads none of it.
+ */
+import type { Limiter } from '../limiter.ts'
+import type { ResolvedBackpressure, ResolvedPoolOptions } from '../options.ts'
+import { Backpressure } from './backpressure.ts'
+import type { Events } from './events.ts'
+import type { Slots } from './slots.ts'
+
+/** With `backpressure: false`, the app can still steer (pause, limits); nothing else is read or counted. */
+const off: ResolvedBackpressure = {
+  maxPause: Infinity,
+  rateLimitHeaders: false,
+  adaptive: false,
+  retryBudget: false,
+  optOut: [],
+}
+
+export function startPace(
+  options: ResolvedPoolOptions,
+  limiter: Limiter,
+  slots: Slots,
+  events: Events,
+): Backpressure {
+  const pace = new Backpressure(options.backpressure || off, {
+    refresh: (origin) => limiter.refreshLimit(origin),
+    acquiredOn: (origin) => limiter.acquiredOn(origin),
+    queuedOn: (origin) => limiter.queuedOn(origin),
+    enabled: (origin) => options.backpressure !== false && !options.backpressure.optOut.includes(origin),
+    emit: (event) => events.tracer?.pace(event),
+  })
+  slots.pace = pace
+  return pace
+}
