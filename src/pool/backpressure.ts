@@ -10,9 +10,9 @@
  * - **Gentle resume**: after a pause, one request first; each success doubles the cap up to the limit.
  *   bench/README.md measured why: resuming in a burst earned the next 429 (53 429s for 60 calls).
  * - **Pace**: once an origin has pushed back, sends are spaced `interval` ms apart. The rate starts from
- *   what the origin accepted in the last second and grows (×2 every 250 ms) until it pushes back again,
- *   then falls back to between the last rate that drew nothing and the one that did, and grows 5% a
- *   second from there (additive-increase, multiplicative-decrease on the rate, as TCP does on its window).
+ *   what the origin accepted in the last second and grows (×2 every 150 ms) until it pushes back again,
+ *   then falls back to the last rate that drew nothing (or half the one that did), and grows 10% a
+ *   second from there; each later pushback takes 15% off (additive-increase, multiplicative-decrease on the rate, as TCP does on its window).
  *   A `RateLimit-Policy` (`q` per `w`) gives the rate outright; remaining budget steers it (low: slower,
  *   high: faster) before the origin has to answer 429.
  * - **Adaptive limit** (opt-in): AIMD on the in-flight cap — halved on 429/503/timeouts, +1 per cap's worth
@@ -54,8 +54,10 @@ export interface PaceStats {
   interval?: number
 }
 
-/** The rate grows this often while nothing pushes back (slow start, then 5% a second). */
-const growEvery = 250
+/** The rate grows this often while nothing pushes back (slow start: ×2; then 10% a second). */
+const growEvery = 150
+/** Pushbacks this soon after the rate fell are answers to requests sent before: the rate falls once. */
+const settleAfter = 500
 /** Below this interval (ms) pacing is dropped: over 1,000 requests a second go unpaced. */
 const unpacedBelow = 1
 /** Successes remembered per origin, to measure the rate it accepted (one second's worth at most). */
@@ -77,6 +79,11 @@ class OriginPace {
   goodRate = 0
   slowStart = true
   grownAt = 0
+  /** When the origin last resumed, and the successes since. */
+  resumedAt = 0
+  acceptedSince = 0
+  /** When the rate last fell. */
+  fellAt = Number.NEGATIVE_INFINITY
   /** A policy's rate (`q` per `w`), requests per second: pacing never goes above it. */
   policyRate = Infinity
   /** Success times, a ring. */
@@ -138,6 +145,7 @@ export class Backpressure {
     if (state.interval === 0) return
     state.nextAt = now + state.interval
     this.#host.refresh(origin)
+    if (this.#host.queuedOn(origin) > 0) this.#arm(origin, state)
   }
 
   /** A request queued on `origin`: a timer ends its pause or gap, if it has one. */
@@ -310,15 +318,24 @@ export class Backpressure {
     return state
   }
 
-  /** The origin pushed back: the rate falls (see the module comment). */
+  /**
+   * The origin pushed back: the rate falls (see the module comment), once per `settleAfter`: the answers
+   * to requests sent before the fall (a burst's worth, in flight together) say nothing new.
+   */
   #pushedBack(origin: string, state: OriginPace, now: number): void {
-    const accepted = this.#acceptedRate(state, now)
+    if (now - state.fellAt < settleAfter) return
+    state.fellAt = now
     const current = state.interval > 0 ? 1000 / state.interval : 0
     let rate: number
-    if (current === 0) rate = Math.max(1, accepted)
-    else if (state.slowStart) rate = Math.max(state.goodRate, 0.75 * current, 1)
-    else rate = Math.max(1, current * 0.85)
-    state.slowStart = state.slowStart && current === 0
+    // What it took since it last resumed, over that time: a token bucket's rate plus its burst spread over
+    // the time, so an overestimate that shrinks as the time grows.
+    const since = now - state.resumedAt
+    const took = state.resumedAt !== 0 && since >= 500 ? (state.acceptedSince * 1000) / since : Infinity
+    if (current === 0) rate = Math.max(2, this.#acceptedRate(state, now))
+    else if (state.slowStart) {
+      rate = Math.max(1, Math.min(current / 2, took * 0.9))
+      state.slowStart = false
+    } else rate = Math.max(1, Math.min(current * 0.85, took * 0.9))
     state.goodRate = Math.min(state.goodRate, rate)
     state.grownAt = now
     this.#setRate(origin, state, rate, 'paced')
@@ -328,6 +345,7 @@ export class Backpressure {
   #succeeded(origin: string, state: OriginPace, now: number): void {
     state.okAt[state.okNext] = now
     state.okNext = (state.okNext + 1) % remembered
+    state.acceptedSince++
     let changed = false
     if (state.resumeCap !== Infinity) {
       state.resumeCap = state.resumeCap * 2 >= state.base ? Infinity : state.resumeCap * 2
@@ -349,23 +367,28 @@ export class Backpressure {
   #grow(origin: string, state: OriginPace, now: number): void {
     const rate = 1000 / state.interval
     state.goodRate = Math.max(state.goodRate, rate)
-    const factor = state.slowStart ? 2 : 1 + 0.05 * ((now - state.grownAt) / 1000)
+    const factor = state.slowStart ? 2 : 1 + 0.1 * ((now - state.grownAt) / 1000)
     state.grownAt = now
     this.#setRate(origin, state, Math.min(rate * factor, state.policyRate * 1.25), 'paced')
   }
 
-  /** Remaining budget steers the rate before the origin has to say 429: below a fifth slower, above half faster. */
+  /**
+   * Remaining budget steers the rate before the origin has to say 429: at a fifth or less of the budget
+   * the rate falls 10% (once per interval); from half up it doubles (once per `growEvery`).
+   */
   #steer(origin: string, state: OriginPace, remaining: number, quota: number | undefined, now: number): void {
     const size = quota ?? Math.max(remaining, 1)
-    if (remaining > Math.max(1, size * 0.2)) return
     if (state.interval === 0) {
-      this.#setRate(origin, state, Math.max(1, this.#acceptedRate(state, now)), 'paced')
-      state.slowStart = false
+      if (remaining > Math.max(1, size * 0.2)) return
+      this.#setRate(origin, state, Math.min(state.policyRate, Math.max(2, size)), 'paced')
       state.grownAt = now
-    } else if (now - state.grownAt >= state.interval) {
+    } else if (remaining <= Math.max(1, size * 0.2) && now - state.grownAt >= state.interval) {
       state.slowStart = false
       state.grownAt = now
       this.#setRate(origin, state, Math.max(0.5, (1000 / state.interval) * 0.9), 'paced')
+    } else if (remaining >= size / 2 && now - state.grownAt >= growEvery) {
+      state.grownAt = now
+      this.#setRate(origin, state, Math.min((1000 / state.interval) * 2, state.policyRate * 1.25), 'paced')
     }
   }
 
@@ -401,6 +424,8 @@ export class Backpressure {
     if (state.pausedUntil !== 0 && state.pausedUntil <= now) {
       state.pausedUntil = 0
       state.resumeCap = 1 // one request first
+      state.resumedAt = now
+      state.acceptedSince = 0
       this.#host.emit({ type: 'resumed', origin, cause: state.cause })
       this.#show(origin, state)
       changed = true
@@ -421,7 +446,7 @@ export class Backpressure {
       state.timer = undefined
       if (this.#tick(origin, state)) this.#host.refresh(origin)
       if (this.#host.queuedOn(origin) > 0) this.#arm(origin, state)
-    }, at - this.#now())
+    }, Math.max(0, at - this.#now()))
   }
 
   #disarm(state: OriginPace): void {
