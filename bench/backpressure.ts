@@ -34,27 +34,43 @@ for (const mode of modes) {
             const t0 = performance.now()
             const trace = process.env.BP_TRACE
               ? (event: { type: string }) => {
-                  if (['paused', 'resumed', 'limited'].includes(event.type)) console.error(((performance.now() - t0) / 1000).toFixed(2), JSON.stringify(event))
+                  if (['paused', 'resumed', 'limited'].includes(event.type))
+                    console.error(((performance.now() - t0) / 1000).toFixed(2), JSON.stringify(event))
                 }
               : undefined
             const client = createClient({ timeout, pool: { leaks: 'silent', trace } })
             if (process.env.BP_TRACE) {
-              const timer = setInterval(() => console.error('stats', JSON.stringify(client.pool.stats().origins)), 2000)
+              const timer = setInterval(
+                () => console.error('stats', JSON.stringify(client.pool.stats().origins)),
+                2000,
+              )
               setTimeout(() => clearInterval(timer), 20_000)
             }
             return (url: string) => client.get(url).json()
           })()
     const started = performance.now()
-    const results = await Promise.allSettled(Array.from({ length: calls }, (_, i) => get(`${server.origin}/?i=${i}`)))
+    const results = await Promise.allSettled(
+      Array.from({ length: calls }, (_, i) => get(`${server.origin}/?i=${i}`)),
+    )
     const ms = performance.now() - started
     const { requests, limited } = server.stats()
     const failed = results.filter((result) => result.status === 'rejected').length
-    rows.push([mode, name, String(requests), String(limited), String(failed), `${(ms / 1000).toFixed(1)} s`, `${(ms / ideal).toFixed(2)}×`])
+    rows.push([
+      mode,
+      name,
+      String(requests),
+      String(limited),
+      String(failed),
+      `${(ms / 1000).toFixed(1)} s`,
+      `${(ms / ideal).toFixed(2)}×`,
+    ])
     console.error(`${mode} ${name}: ${rows.at(-1)!.slice(2).join(' | ')}`)
   }
 }
 await server.close()
 const head = ['server', 'client', 'requests seen', '429s', 'failed calls', 'time', 'vs ideal']
-console.log(`${calls} calls at once; server: ${rate} requests/s, burst ${burst}; ideal ${(ideal / 1000).toFixed(1)} s\n`)
+console.log(
+  `${calls} calls at once; server: ${rate} requests/s, burst ${burst}; ideal ${(ideal / 1000).toFixed(1)} s\n`,
+)
 console.log(`| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|`)
 for (const row of rows) console.log(`| ${row.join(' | ')} |`)

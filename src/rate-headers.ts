@@ -77,7 +77,8 @@ function readIetf(field: string, policyField: string | null, now: number, advice
   advice.remaining = binding.params.get('r')
   const t = binding.params.get('t')
   if (t !== undefined && t >= 0 && t <= absurdSeconds) advice.resetAt = now + t * 1000
-  const policy = policyField === null ? undefined : parseList(policyField)?.find((p) => p.name === binding.name)
+  const policy =
+    policyField === null ? undefined : parseList(policyField)?.find((p) => p.name === binding.name)
   const q = policy?.params.get('q')
   const w = policy?.params.get('w')
   if (q !== undefined && q > 0) advice.quota = q
@@ -120,7 +121,8 @@ function parseList(field: string): Item[] | undefined {
   const items: Item[] = []
   for (const member of field.split(',')) {
     const [head, ...params] = member.split(';').map((part) => part.trim())
-    const name = /^"([^"\\]*)"$/.exec(head ?? '')?.[1] ?? (/^[a-z*][\w:.%*/-]*$/i.test(head ?? '') ? head : undefined)
+    const name =
+      /^"([^"\\]*)"$/.exec(head ?? '')?.[1] ?? (/^[a-z*][\w:.%*/-]*$/i.test(head ?? '') ? head : undefined)
     if (name === undefined) return undefined
     const item: Item = { name, params: new Map() }
     for (const param of params) {

@@ -20,7 +20,16 @@ import type {
   SettleHow,
 } from './lifecycle.ts'
 
-export type { LeakDetector, LimitReason, PauseCause, Protocol, ProtocolSource, ReclaimAction, ReclaimCause, SettleHow }
+export type {
+  LeakDetector,
+  LimitReason,
+  PauseCause,
+  Protocol,
+  ProtocolSource,
+  ReclaimAction,
+  ReclaimCause,
+  SettleHow,
+}
 
 interface EventBase {
   /** Per-pool sequence number of the request (one per attempt: ky calls fetch again on retry). */

@@ -25,8 +25,8 @@
  */
 import { PoolConfigError } from '../errors/config.ts'
 import type { LimitReason, PauseCause } from '../lifecycle.ts'
-import { originOf } from '../origin.ts'
 import type { ResolvedBackpressure } from '../options.ts'
+import { originOf } from '../origin.ts'
 import { type PaceAdvice, readAdvice } from '../rate-headers.ts'
 import type { OriginStats, PaceEvent } from '../trace.ts'
 import type { Slots } from './slots.ts'
@@ -79,6 +79,8 @@ class OriginPace {
   goodRate = 0
   slowStart = true
   grownAt = 0
+  /** The most remaining budget seen. */
+  most = 0
   /** When the origin last resumed, and the successes since. */
   resumedAt = 0
   acceptedSince = 0
@@ -214,7 +216,8 @@ export class Backpressure {
     if (pushedBack) {
       this.#pushedBack(origin, state, now)
       const until = advice?.retryAt ?? (budget?.remaining === 0 ? budget.resetAt : undefined)
-      if (until !== undefined) this.pause(origin, until, advice?.retryAt !== undefined ? 'retry-after' : 'rate-limit')
+      if (until !== undefined)
+        this.pause(origin, until, advice?.retryAt !== undefined ? 'retry-after' : 'rate-limit')
       if (this.options.adaptive) this.#shrink(origin, state)
       return
     }
@@ -251,7 +254,8 @@ export class Backpressure {
     const origin = originOf(given)
     if (act === 'resume') return this.resume(origin)
     if (act === 'pause') {
-      if (Number.isNaN(value)) throw new PoolConfigError('pauseOrigin(until)', value, 'a Date or ms since the epoch')
+      if (Number.isNaN(value))
+        throw new PoolConfigError('pauseOrigin(until)', value, 'a Date or ms since the epoch')
       return this.pause(origin, value!, 'app')
     }
     if (value !== undefined && !(value === Infinity || (Number.isInteger(value) && value >= 1))) {
@@ -377,7 +381,9 @@ export class Backpressure {
    * the rate falls 10% (once per interval); from half up it doubles (once per `growEvery`).
    */
   #steer(origin: string, state: OriginPace, remaining: number, quota: number | undefined, now: number): void {
-    const size = quota ?? Math.max(remaining, 1)
+    // The budget's size: the most ever seen remaining (a policy's `q` is per window, not what is left at once).
+    state.most = Math.max(state.most, remaining, state.policyRate === Infinity ? (quota ?? 0) : 0)
+    const size = Math.max(1, state.most)
     if (state.interval === 0) {
       if (remaining > Math.max(1, size * 0.2)) return
       this.#setRate(origin, state, Math.min(state.policyRate, Math.max(2, size)), 'paced')
@@ -385,7 +391,8 @@ export class Backpressure {
     } else if (remaining <= Math.max(1, size * 0.2) && now - state.grownAt >= state.interval) {
       state.slowStart = false
       state.grownAt = now
-      this.#setRate(origin, state, Math.max(0.5, (1000 / state.interval) * 0.9), 'paced')
+      const floor = state.policyRate === Infinity ? 0.5 : state.policyRate * 0.8
+      this.#setRate(origin, state, Math.max(floor, (1000 / state.interval) * 0.9), 'paced')
     } else if (remaining >= size / 2 && now - state.grownAt >= growEvery) {
       state.grownAt = now
       this.#setRate(origin, state, Math.min((1000 / state.interval) * 2, state.policyRate * 1.25), 'paced')
@@ -408,7 +415,10 @@ export class Backpressure {
 
   #shrink(origin: string, state: OriginPace): void {
     const current = Math.min(state.adaptiveCap, state.appLimit ?? state.base)
-    const next = Math.max(1, Math.floor((current === Infinity ? this.#host.acquiredOn(origin) || 1 : current) / 2))
+    const next = Math.max(
+      1,
+      Math.floor((current === Infinity ? this.#host.acquiredOn(origin) || 1 : current) / 2),
+    )
     if (next === state.adaptiveCap) return
     state.adaptiveCap = next
     this.#show(origin, state)
@@ -442,11 +452,14 @@ export class Backpressure {
     if (at <= this.#now() || (state.timer !== undefined && state.timerAt === at)) return
     this.#disarm(state)
     state.timerAt = at
-    state.timer = setTimeout(() => {
-      state.timer = undefined
-      if (this.#tick(origin, state)) this.#host.refresh(origin)
-      if (this.#host.queuedOn(origin) > 0) this.#arm(origin, state)
-    }, Math.max(0, at - this.#now()))
+    state.timer = setTimeout(
+      () => {
+        state.timer = undefined
+        if (this.#tick(origin, state)) this.#host.refresh(origin)
+        if (this.#host.queuedOn(origin) > 0) this.#arm(origin, state)
+      },
+      Math.max(0, at - this.#now()),
+    )
   }
 
   #disarm(state: OriginPace): void {

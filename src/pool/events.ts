@@ -4,8 +4,8 @@
  * emits its events through (`events.tracer?.…`: nothing is built without a trace).
  */
 import type { Limiter } from '../limiter.ts'
-import type { Backpressure } from './backpressure.ts'
 import type { PoolStats } from '../trace.ts'
+import type { Backpressure } from './backpressure.ts'
 import type { Slots } from './slots.ts'
 import type { Tracer } from './tracer.ts'
 

@@ -28,12 +28,12 @@ import {
 } from '../response.ts'
 import type { Runtime } from '../runtime.ts'
 import type { LeakReport, PoolStats } from '../trace.ts'
+import type { Backpressure } from './backpressure.ts'
 import { Events } from './events.ts'
 import { Flight, type HeldFlight, hold, type Watched } from './flight.ts'
 import { HeldFlights } from './held.ts'
 import { Reclaimer } from './reclaim.ts'
 import { Slots } from './slots.ts'
-import type { Backpressure } from './backpressure.ts'
 import { LeakWatch } from './watch.ts'
 
 export type FetchLike = (input: Request, init?: RequestInit) => Promise<Response>
