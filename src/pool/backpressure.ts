@@ -163,7 +163,9 @@ export class Backpressure {
 
   /** A response from `origin` (the pool's hot path sends only 429s, 503s and budgets until an origin has state here). */
   response(origin: string, status: number, headers: Headers): void {
-    const pushedBack = status === 429 || status === 503
+    // A 503 without Retry-After is an outage, not a pace: only the adaptive limit hears of it.
+    const pushedBack = status === 429 || (status === 503 && headers.has('retry-after'))
+    if (status === 503 && !pushedBack) return this.#outage(origin)
     if (pushedBack || headers.has('ratelimit') || headers.has('x-ratelimit-remaining')) {
       this.observe(origin, pushedBack, readAdvice(headers, this.#now()))
     } else if (this.#origins.has(origin)) {
@@ -229,6 +231,10 @@ export class Backpressure {
       return
     }
     this.#steer(origin, state, budget.remaining, budget.quota, now)
+  }
+
+  #outage(origin: string): void {
+    if (this.options.adaptive && this.#host.enabled(origin)) this.#shrink(origin, this.#state(origin))
   }
 
   /** A request to `origin` timed out (ky's timeout): the adaptive limit shrinks. */

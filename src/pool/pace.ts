@@ -8,6 +8,7 @@ import type { ResolvedBackpressure, ResolvedPoolOptions } from '../options.ts'
 import { Backpressure } from './backpressure.ts'
 import type { Events } from './events.ts'
 import type { Slots } from './slots.ts'
+import type { Tracer } from './tracer.ts'
 
 /** With `backpressure: false`, the app can still steer (pause, limits); nothing else is read or counted. */
 const off: ResolvedBackpressure = {
@@ -23,7 +24,10 @@ export function startPace(
   limiter: Limiter,
   slots: Slots,
   events: Events,
+  tracer: typeof Tracer,
 ): Backpressure {
+  // The app may steer before the first request: its trace sees that too.
+  if (options.trace !== undefined) events.tracer ??= new tracer(options.trace)
   const pace = new Backpressure(options.backpressure || off, {
     refresh: (origin) => limiter.refreshLimit(origin),
     acquiredOn: (origin) => limiter.acquiredOn(origin),

@@ -214,19 +214,19 @@ export class Pool {
       throw error
     }
     flight.headersLease?.release()
-    // Every response is looked at: a status check and two header lookups (bench/overhead.ts). What it
-    // said is read, and the pace code loaded, only when the origin pushed back or sent a budget.
-    const status = response.status
-    if (
-      status === 429 ||
-      status === 503 ||
-      this.#pace !== undefined ||
-      response.headers.has('ratelimit') ||
-      response.headers.has('x-ratelimit-remaining')
-    ) {
-      if (this.options.backpressure !== false) (await this.paced()).response(origin, status, response.headers)
-    }
     try {
+      // Every response is looked at: a status check and two header lookups (bench/overhead.ts). What it
+      // said is read, and the pace code loaded, only when the origin pushed back or sent a budget.
+      const status = response.status
+      if (
+        status === 429 ||
+        status === 503 ||
+        this.#pace !== undefined ||
+        response.headers.has('ratelimit') ||
+        response.headers.has('x-ratelimit-remaining')
+      ) {
+        if (this.options.backpressure !== false) (await this.paced()).response(origin, status, response.headers)
+      }
       return this.#received(flight, response, signal)
     } catch (error) {
       // A custom fetch may resolve anything: a Response whose body is locked or used, or no Response at all.
@@ -313,7 +313,7 @@ export class Pool {
     if (this.#pace !== undefined) return Promise.resolve(this.#pace)
     this.#paceLoading ??= loadCold().then((cold) => {
       this.#paceLoading = undefined
-      this.#pace = cold.startPace(this.options, this.#limiter, this.#slots, this.#events)
+      this.#pace = cold.startPace(this.options, this.#limiter, this.#slots, this.#events, cold.Tracer)
       return this.#pace
     })
     return this.#paceLoading
