@@ -225,7 +225,8 @@ export class Pool {
         response.headers.has('ratelimit') ||
         response.headers.has('x-ratelimit-remaining')
       ) {
-        if (this.options.backpressure !== false) (await this.paced()).response(origin, status, response.headers)
+        if (this.options.backpressure !== false)
+          (await this.paced()).response(origin, status, response.headers)
       }
       return this.#received(flight, response, signal)
     } catch (error) {
