@@ -329,6 +329,7 @@ function backpressureOf(value: unknown): false | ResolvedBackpressure {
 }
 
 /** An options object (`false` turns the feature off). */
+// biome-ignore lint/suspicious/noExplicitAny: checked field by field by the caller
 function shape(option: string, value: unknown): Record<string, any> {
   if (isPlainObject(value)) return value
   throw new PoolConfigError(option, value, 'false or an object')

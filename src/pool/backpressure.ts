@@ -165,7 +165,10 @@ export class Backpressure {
   response(origin: string, status: number, headers: Headers): void {
     // A 503 without Retry-After is an outage, not a pace: only the adaptive limit hears of it.
     const pushedBack = status === 429 || (status === 503 && headers.has('retry-after'))
-    if (status === 503 && !pushedBack) return this.#outage(origin)
+    if (status === 503 && !pushedBack) {
+      this.#outage(origin)
+      return
+    }
     if (pushedBack || headers.has('ratelimit') || headers.has('x-ratelimit-remaining')) {
       this.observe(origin, pushedBack, readAdvice(headers, this.#now()))
     } else if (this.#origins.has(origin)) {
