@@ -261,11 +261,15 @@ export class Backpressure {
   /** The app's steering (client.ts `PoolHandle`): any spelling of an origin, checked values. */
   steer(act: 'pause' | 'resume' | 'setLimit', given: string, value: number | undefined): void {
     const origin = originOf(given)
-    if (act === 'resume') return this.resume(origin)
+    if (act === 'resume') {
+      this.resume(origin)
+      return
+    }
     if (act === 'pause') {
       if (Number.isNaN(value))
         throw new PoolConfigError('pauseOrigin(until)', value, 'a Date or ms since the epoch')
-      return this.pause(origin, value!, 'app')
+      this.pause(origin, value!, 'app')
+      return
     }
     if (value !== undefined && !(value === Infinity || (Number.isInteger(value) && value >= 1))) {
       throw new PoolConfigError('setLimit(limit)', value, 'a whole number >= 1, Infinity, or undefined')
