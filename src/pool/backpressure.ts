@@ -462,7 +462,13 @@ export class Backpressure {
 
   #arm(origin: string, state: OriginPace): void {
     const at = Math.max(state.pausedUntil, state.nextAt)
-    if (at <= this.#now() || (state.timer !== undefined && state.timerAt === at)) return
+    // Already over (a timer fires a little early or late against the wall clock): end it now, or the
+    // limiter keeps the 0 it read and nobody wakes it.
+    if (at <= this.#now()) {
+      if (this.#tick(origin, state)) this.#host.refresh(origin)
+      return
+    }
+    if (state.timer !== undefined && state.timerAt === at) return
     this.#disarm(state)
     state.timerAt = at
     state.timer = setTimeout(
