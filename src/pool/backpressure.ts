@@ -60,6 +60,8 @@ const growEvery = 150
 const settleAfter = 500
 /** Below this interval (ms) pacing is dropped: over 1,000 requests a second go unpaced. */
 const unpacedBelow = 1
+/** Ms between two readings of a budget used to estimate its refill rate. */
+const sampleEvery = 300
 /** Successes remembered per origin, to measure the rate it accepted (one second's worth at most). */
 const remembered = 64
 
@@ -79,8 +81,13 @@ class OriginPace {
   goodRate = 0
   slowStart = true
   grownAt = 0
-  /** The most remaining budget seen. */
+  /** The most remaining budget seen, the last reading of it (time, remaining, successes by then), and the refill rate estimated from readings. */
   most = 0
+  readAt = 0
+  readRemaining = 0
+  readOk = 0
+  refill = 0
+  okCount = 0
   /** When the origin last resumed, and the successes since. */
   resumedAt = 0
   acceptedSince = 0
@@ -226,7 +233,7 @@ export class Backpressure {
       if (this.options.adaptive) this.#shrink(origin, state)
       return
     }
-    this.#succeeded(origin, state, now)
+    this.#succeeded(origin, state, now, budget?.remaining === undefined)
     if (budget?.remaining === undefined) return
     if (budget.remaining <= 0 && budget.resetAt !== undefined) {
       this.#pushedBack(origin, state, now)
@@ -359,10 +366,12 @@ export class Backpressure {
   }
 
   /** A success: the resume cap doubles, the adaptive cap grows, the rate may grow. */
-  #succeeded(origin: string, state: OriginPace, now: number): void {
+  /** `grows`: the rate may grow on time alone (no budget header steers it). */
+  #succeeded(origin: string, state: OriginPace, now: number, grows: boolean): void {
     state.okAt[state.okNext] = now
     state.okNext = (state.okNext + 1) % remembered
     state.acceptedSince++
+    state.okCount++
     let changed = false
     if (state.resumeCap !== Infinity) {
       state.resumeCap = state.resumeCap * 2 >= state.base ? Infinity : state.resumeCap * 2
@@ -374,7 +383,7 @@ export class Backpressure {
       if (state.adaptiveCap >= state.base) state.adaptiveCap = Infinity
       changed ||= Math.floor(state.adaptiveCap) !== before
     }
-    if (state.interval > 0 && now - state.grownAt >= growEvery) this.#grow(origin, state, now)
+    if (grows && state.interval > 0 && now - state.grownAt >= growEvery) this.#grow(origin, state, now)
     if (changed) {
       this.#show(origin, state)
       this.#host.refresh(origin)
@@ -390,26 +399,45 @@ export class Backpressure {
   }
 
   /**
-   * Remaining budget steers the rate before the origin has to say 429: at a fifth or less of the budget
-   * the rate falls 10% (once per interval); from half up it doubles (once per `growEvery`).
+   * Remaining budget steers the rate before the origin has to say 429. The budget refills at a rate
+   * estimated from two readings at least `sampleEvery` apart: what it gained plus what we spent, over the
+   * time (readings at its top say nothing: it may have overflowed). The pace is that rate plus the surplus
+   * over half the budget, spent in a second: a full budget is used, an empty one refills.
    */
   #steer(origin: string, state: OriginPace, remaining: number, quota: number | undefined, now: number): void {
     // The budget's size: the most ever seen remaining (a policy's `q` is per window, not what is left at once).
     state.most = Math.max(state.most, remaining, state.policyRate === Infinity ? (quota ?? 0) : 0)
     const size = Math.max(1, state.most)
-    if (state.interval === 0) {
-      if (remaining > Math.max(1, size * 0.2)) return
-      this.#setRate(origin, state, Math.min(state.policyRate, Math.max(2, size)), 'paced')
+    const current = state.interval > 0 ? 1000 / state.interval : 0
+    // At (or one under) its top the budget says only "more": the rate grows by half per reading.
+    if (remaining >= size - 1) {
+      this.#read(state, remaining, now)
+      if (current === 0 || now - state.grownAt < sampleEvery) return
       state.grownAt = now
-    } else if (remaining <= Math.max(1, size * 0.2) && now - state.grownAt >= state.interval) {
-      state.slowStart = false
-      state.grownAt = now
-      const floor = state.policyRate === Infinity ? 0.5 : state.policyRate * 0.8
-      this.#setRate(origin, state, Math.max(floor, (1000 / state.interval) * 0.9), 'paced')
-    } else if (remaining >= size / 2 && now - state.grownAt >= growEvery) {
-      state.grownAt = now
-      this.#setRate(origin, state, Math.min((1000 / state.interval) * 2, state.policyRate * 1.25), 'paced')
+      this.#setRate(origin, state, Math.min(state.policyRate * 1.25, current * 1.5), 'paced')
+      return
     }
+    if (state.readAt !== 0 && state.readRemaining < size - 1 && now - state.readAt >= sampleEvery) {
+      const gained = remaining - state.readRemaining + (state.okCount - state.readOk)
+      const sample = (Math.max(0, gained) * 1000) / (now - state.readAt)
+      state.refill = state.refill === 0 ? sample : 0.6 * state.refill + 0.4 * sample
+    }
+    if (state.readAt === 0 || now - state.readAt >= sampleEvery || state.readRemaining >= size - 1) {
+      this.#read(state, remaining, now)
+    }
+    const base = state.refill > 0 ? state.refill : state.policyRate !== Infinity ? state.policyRate : current || size
+    const rate = Math.min(state.policyRate * 1.25, Math.max(0.5, base + remaining - size / 2))
+    if (current === 0 && remaining > size / 2) return // not pressed yet: unpaced
+    if (now - state.grownAt < Math.min(sampleEvery, state.interval || sampleEvery)) return
+    state.slowStart = false
+    state.grownAt = now
+    this.#setRate(origin, state, rate, 'paced')
+  }
+
+  #read(state: OriginPace, remaining: number, now: number): void {
+    state.readAt = now
+    state.readRemaining = remaining
+    state.readOk = state.okCount
   }
 
   #setRate(origin: string, state: OriginPace, rate: number, _reason: LimitReason): void {
