@@ -355,9 +355,12 @@ export class Backpressure {
     // the time, so an overestimate that shrinks as the time grows.
     const since = now - state.resumedAt
     const took = state.resumedAt !== 0 && since >= 500 ? (state.acceptedSince * 1000) / since : Infinity
-    if (current === 0) rate = Math.max(2, this.#acceptedRate(state, now))
+    // In slow start the rate ran past the origin's within the last second: what it accepted over that
+    // second is its rate, plus at most its burst.
+    const lastSecond = this.#acceptedRate(state, now)
+    if (current === 0) rate = Math.max(4, lastSecond, this.#host.acquiredOn(origin))
     else if (state.slowStart) {
-      rate = Math.max(1, Math.min(current / 2, took * 0.9))
+      rate = Math.max(1, Math.min(current / 2, lastSecond * 0.95))
       state.slowStart = false
     } else rate = Math.max(1, Math.min(current * 0.85, took * 0.9))
     state.goodRate = Math.min(state.goodRate, rate)
@@ -425,7 +428,8 @@ export class Backpressure {
     if (state.readAt === 0 || now - state.readAt >= sampleEvery || state.readRemaining >= size - 1) {
       this.#read(state, remaining, now)
     }
-    const base = state.refill > 0 ? state.refill : state.policyRate !== Infinity ? state.policyRate : current || size
+    const base =
+      state.refill > 0 ? state.refill : state.policyRate !== Infinity ? state.policyRate : current || size
     const rate = Math.min(state.policyRate * 1.25, Math.max(0.5, base + remaining - size / 2))
     if (current === 0 && remaining > size / 2) return // not pressed yet: unpaced
     if (now - state.grownAt < Math.min(sampleEvery, state.interval || sampleEvery)) return
@@ -447,11 +451,11 @@ export class Backpressure {
     this.#show(origin, state)
   }
 
-  /** Successes per second over the last second. */
-  #acceptedRate(state: OriginPace, now: number): number {
+  /** Successes per second over the last `window` ms. */
+  #acceptedRate(state: OriginPace, now: number, window = 1000): number {
     let count = 0
-    for (const at of state.okAt) if (at > now - 1000) count++
-    return count
+    for (const at of state.okAt) if (at > now - window) count++
+    return (count * 1000) / window
   }
 
   #shrink(origin: string, state: OriginPace): void {
