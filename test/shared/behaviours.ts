@@ -81,6 +81,7 @@ export type BehaviourId =
   | 'awaiting-headers'
   | 'unparsable-input-redacted'
   | 'origin-paused'
+  | 'server-pause'
 
 /** Every behaviour must finish in this time; a hang fails the test instead of stalling the runner. */
 const deadline = 10_000
@@ -115,6 +116,23 @@ async function thrownBy(call: () => Promise<unknown>): Promise<unknown> {
 }
 
 export const behaviours: Behaviour[] = [
+  {
+    id: 'server-pause',
+    name: 'a 429 with Retry-After pauses the whole origin: the next request to it waits for the pause',
+    async run({ traced, url, origin, check, rejects }) {
+      const { client } = traced({ retry: 0 })
+      const key = Math.random().toString(36).slice(2)
+      await rejects(client.get(url(`/flaky/429?key=${key}&after=1`)).json(), 'HTTPError')
+      const stats = client.pool.stats().origins[origin]
+      check.equal([stats?.paused, stats?.pauseCause], [true, 'retry-after'])
+      const started = performance.now()
+      check.equal(await client.get(url(`/flaky/429?key=${key}&after=1`)).json(), {
+        hello: 'world',
+        attempt: 2,
+      })
+      check.ok(performance.now() - started >= 800, `waited for the pause (${performance.now() - started} ms)`)
+    },
+  },
   {
     id: 'origin-paused',
     name: 'a paused origin sends nothing until it resumes, then one request first; a request that gives up meanwhile fails with OriginPausedError',
