@@ -141,6 +141,55 @@ describe('budget headers', () => {
   })
 })
 
+describe('more of the pause', () => {
+  it('queued requests leave a pause in priority order, then first come first served', async () => {
+    server.reset({ rate: 1000, burst: 1000 })
+    const { client, events } = traced({ pool: { perOrigin: 1 } })
+    await client.pool.pauseOrigin(server.origin, Date.now() + 30)
+    await Promise.all([
+      client.get(`${server.origin}/low`, { pool: { priority: -1 } }).json(),
+      client.get(`${server.origin}/first`).json(),
+      client.get(`${server.origin}/high`, { pool: { priority: 1 } }).json(),
+      client.get(`${server.origin}/second`).json(),
+    ])
+    const order = events.filter((e) => e.type === 'acquired').map((e) => new URL(e.url).pathname)
+    expect(order).toEqual(['/high', '/first', '/second', '/low'])
+    await client.pool.settle()
+  })
+
+  it('the IETF RateLimit field at r=0 pauses the origin until t, before the server says 429', async () => {
+    server.reset({ mode: 'ratelimit', rate: 2, burst: 2 })
+    const { client, events } = traced()
+    await client.get(`${server.origin}/a`).json()
+    await client.get(`${server.origin}/b`).json() // r=0
+    expect(events.some((e) => e.type === 'paused' && e.cause === 'rate-limit')).toBe(true)
+    await client.get(`${server.origin}/c`).json()
+    expect(server.stats().limited).toBe(0)
+    await client.pool.settle()
+  })
+
+  it('the adaptive limit (opt-in) halves on a 429 and grows back on successes, and says why', async () => {
+    server.reset({ rate: 1000, burst: 1000 })
+    const { client, events } = traced({ pool: { perOrigin: 8, backpressure: { adaptive: true } } })
+    await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        client
+          .get(`${server.origin}/${i}?status=503&ra=0`)
+          .json()
+          .catch(() => {}),
+      ),
+    )
+    const shrunk = events
+      .filter((e) => e.type === 'limited' && e.reason === 'adaptive')
+      .map((e) => (e as { limit: number }).limit)
+    expect(Math.min(...shrunk)).toBeLessThanOrEqual(4)
+    for (let i = 0; i < 40; i++) await client.get(`${server.origin}/ok${i}`).json()
+    const last = events.filter((e) => e.type === 'limited').at(-1) as { limit: number; reason: string }
+    expect(last.limit).toBe(8)
+    await client.pool.settle()
+  })
+})
+
 describe('retries', () => {
   it('a request retried by ky after a 429 waits for the pause once, not twice', async () => {
     const { client } = traced({ retry: { limit: 1 } })

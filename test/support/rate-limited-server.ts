@@ -47,8 +47,6 @@ export async function startRateLimitedServer(options: BucketOptions): Promise<Ra
     const url = new URL(req.url ?? '/', 'http://x')
     refill()
     const headers: Record<string, string> = { 'content-type': 'application/json', connection: 'keep-alive' }
-    const untilToken = Math.max(0, (1 - tokens) / config.rate) // seconds until one token
-    const untilFull = (config.burst - Math.max(0, tokens - 1)) / config.rate
     const forced = url.searchParams.get('status')
     if (forced !== null) {
       headers['retry-after'] = url.searchParams.get('ra') ?? '1'
@@ -57,6 +55,8 @@ export async function startRateLimitedServer(options: BucketOptions): Promise<Ra
     }
     const ok = tokens >= 1
     if (ok) tokens -= 1
+    const untilToken = Math.max(0, (1 - tokens) / config.rate) // seconds until the next request would pass
+    const untilFull = (config.burst - tokens) / config.rate
     const remaining = Math.floor(Math.max(0, tokens))
     if (config.mode === 'x-ratelimit') {
       headers['x-ratelimit-limit'] = String(config.burst)
