@@ -208,8 +208,8 @@ export class Backpressure {
   }
 
   /**
-   * A response from `origin`: `pushedBack` for a 429/503, `advice` what its headers said (undefined when
-   * they were not read). Returns the pause it caused, if any.
+   * A response from `origin`: `pushedBack` for a 429 (or a 503 with Retry-After), `advice` what its
+   * headers said (undefined when they were not read).
    */
   observe(origin: string, pushedBack: boolean, advice: PaceAdvice | undefined): void {
     if (!this.#host.enabled(origin)) return
@@ -222,7 +222,7 @@ export class Backpressure {
     const state = this.#state(origin)
     if (budget?.quota !== undefined && budget.window !== undefined) {
       state.policyRate = (budget.quota * 1000) / budget.window
-      if (state.interval === 0) this.#setRate(origin, state, state.policyRate, 'paced')
+      if (state.interval === 0) this.#setRate(origin, state, state.policyRate)
       state.slowStart = false
     }
     if (pushedBack) {
@@ -365,7 +365,7 @@ export class Backpressure {
     } else rate = Math.max(1, Math.min(current * 0.85, took * 0.9))
     state.goodRate = Math.min(state.goodRate, rate)
     state.grownAt = now
-    this.#setRate(origin, state, rate, 'paced')
+    this.#setRate(origin, state, rate)
   }
 
   /** A success: the resume cap doubles, the adaptive cap grows, the rate may grow. */
@@ -398,7 +398,7 @@ export class Backpressure {
     state.goodRate = Math.max(state.goodRate, rate)
     const factor = state.slowStart ? 2 : 1 + 0.1 * ((now - state.grownAt) / 1000)
     state.grownAt = now
-    this.#setRate(origin, state, Math.min(rate * factor, state.policyRate * 1.25), 'paced')
+    this.#setRate(origin, state, Math.min(rate * factor, state.policyRate * 1.25))
   }
 
   /**
@@ -417,7 +417,7 @@ export class Backpressure {
       this.#read(state, remaining, now)
       if (current === 0 || now - state.grownAt < sampleEvery) return
       state.grownAt = now
-      this.#setRate(origin, state, Math.min(state.policyRate * 1.25, current * 1.5), 'paced')
+      this.#setRate(origin, state, Math.min(state.policyRate * 1.25, current * 1.5))
       return
     }
     if (state.readAt !== 0 && state.readRemaining < size - 1 && now - state.readAt >= sampleEvery) {
@@ -435,7 +435,7 @@ export class Backpressure {
     if (now - state.grownAt < Math.min(sampleEvery, state.interval || sampleEvery)) return
     state.slowStart = false
     state.grownAt = now
-    this.#setRate(origin, state, rate, 'paced')
+    this.#setRate(origin, state, rate)
   }
 
   #read(state: OriginPace, remaining: number, now: number): void {
@@ -444,7 +444,7 @@ export class Backpressure {
     state.readOk = state.okCount
   }
 
-  #setRate(origin: string, state: OriginPace, rate: number, _reason: LimitReason): void {
+  #setRate(origin: string, state: OriginPace, rate: number): void {
     const interval = rate === Infinity ? 0 : 1000 / rate
     state.interval = interval < unpacedBelow ? 0 : interval
     if (state.interval === 0) state.nextAt = 0
