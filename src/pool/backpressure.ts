@@ -41,6 +41,12 @@ export interface BackpressureHost {
   /** Whether backpressure applies to `origin` at all (`pool.origins[…].backpressure: false` opts out). */
   enabled(origin: string): boolean
   emit(event: PaceEvent): void
+  /**
+   * Told of every pause not told by a shared limit store itself: the hook by which a store (issue 10,
+   * src/limit-store.ts `pause`) will tell the other copies. A store's own pauses come in through
+   * `pause(origin, until, 'store')` (its `onPause` listener); nothing is wired yet.
+   */
+  paused?(origin: string, until: number, cause: PauseCause): void
 }
 
 /** What `stats()` shows of an origin under backpressure. */
@@ -261,6 +267,7 @@ export class Backpressure {
     state.pausedUntil = end
     state.cause = cause
     this.#host.emit({ type: 'paused', origin, until: end, cause })
+    if (cause !== 'store') this.#host.paused?.(origin, end, cause)
     this.#host.refresh(origin)
     if (this.#host.queuedOn(origin) > 0) this.#arm(origin, state)
   }
