@@ -80,6 +80,18 @@ describe('pause', () => {
     await client.pool.settle()
   })
 
+  it("ky's timeout still applies while paused: the queue gives up first, with OriginPausedError", async () => {
+    const { client } = traced({ timeout: 300 })
+    await client.pool.pauseOrigin(server.origin, Date.now() + 5000)
+    const started = performance.now()
+    const error = await rejection(client.get(`${server.origin}/x`).json())
+    expect(error?.name).toBe('OriginPausedError')
+    expect(performance.now() - started).toBeLessThan(1000)
+    expect(server.stats().requests).toBe(0)
+    await client.pool.resumeOrigin(server.origin)
+    await client.pool.settle()
+  })
+
   it("the caller's abort still ends a request queued on a paused origin", async () => {
     const { client } = traced()
     await client.pool.pauseOrigin(server.origin, Date.now() + 5000)
