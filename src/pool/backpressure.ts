@@ -343,10 +343,24 @@ export class Backpressure {
   #state(origin: string): OriginPace {
     let state = this.#origins.get(origin)
     if (state === undefined) {
+      // Bounded: a client that meets many origins over its life keeps the latest 1,024 (what the oldest
+      // taught is lost; a pause of one is kept while it lasts, since it is dropped only when idle).
+      if (this.#origins.size >= 1024) this.#forgetIdle()
       state = new OriginPace()
       this.#origins.set(origin, state)
     }
     return state
+  }
+
+  /** Drops idle origins (oldest first) down to 768: not paused, nothing waiting, no limit set by the app. */
+  #forgetIdle(): void {
+    const now = this.#now()
+    for (const [origin, state] of this.#origins) {
+      if (this.#origins.size < 768) return
+      if (state.pausedUntil > now || state.timer !== undefined || state.appLimit !== undefined) continue
+      this.#origins.delete(origin)
+      this.#host.refresh(origin) // the limiter may hold a 0 from a gap between sends: back to the configured limit
+    }
   }
 
   /**
@@ -485,7 +499,8 @@ export class Backpressure {
     let changed = false
     if (state.pausedUntil !== 0 && state.pausedUntil <= now) {
       state.pausedUntil = 0
-      state.resumeCap = 1 // one request first
+      // One request first: one more than those already sent (or holding a slot with an unread body).
+      state.resumeCap = this.#host.acquiredOn(origin) + 1
       state.resumedAt = now
       state.acceptedSince = 0
       this.#host.emit({ type: 'resumed', origin, cause: state.cause })

@@ -169,6 +169,19 @@ describe('more of the pause', () => {
     await client.pool.settle()
   })
 
+  it('an unread body is not reclaimed for a request that waits for a pause (a slot would not help it)', async () => {
+    server.reset({ rate: 1000, burst: 1000 })
+    const { client, events } = traced({ pool: { drainLimit: 0, reclaimAfter: 20 } })
+    const unread = await client.get(`${server.origin}/unread`)
+    await client.pool.pauseOrigin(server.origin, Date.now() + 200)
+    const waiting = client.get(`${server.origin}/waits`).json()
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(events.filter((e) => e.type === 'reclaimed')).toEqual([])
+    expect(await waiting).toEqual({ hello: 'world' })
+    expect(await unread.json()).toEqual({ hello: 'world' })
+    await client.pool.settle()
+  })
+
   it('the IETF RateLimit field at r=0 pauses the origin until t, before the server says 429', async () => {
     server.reset({ mode: 'ratelimit', rate: 2, burst: 2 })
     const { client, events } = traced()
