@@ -136,7 +136,7 @@ export class Pool {
   ): Promise<Response> {
     // With a trace, its code loads before the first request (see src/lazy.ts), so no event is missed.
     if (this.options.trace !== undefined && this.#events.tracer === undefined) await this.#startTracing()
-    if (this.#paceLoading !== undefined) await this.#paceLoading
+    if (this.#paceLoading !== undefined) await this.#paceLoading.catch(() => {}) // a chunk that failed: see paced()
     if (!this.#followsRedirects || (init.redirect ?? request.redirect) !== 'follow') {
       return this.#send(request, init, fetchImpl)
     }
@@ -226,7 +226,8 @@ export class Pool {
         response.headers.has('x-ratelimit-remaining')
       ) {
         if (this.options.backpressure !== false)
-          (await this.paced()).response(origin, status, response.headers)
+          // A cold chunk that fails to load (a browser offline) costs the pace, not the response.
+          (await this.paced().catch(() => undefined))?.response(origin, status, response.headers)
       }
       return this.#received(flight, response, signal)
     } catch (error) {
@@ -312,11 +313,19 @@ export class Pool {
   /** The pool's backpressure, loading it on first use (a 429/503, a budget header, a retry, the app steering). */
   paced(): Promise<Backpressure> {
     if (this.#pace !== undefined) return Promise.resolve(this.#pace)
-    this.#paceLoading ??= loadCold().then((cold) => {
-      this.#paceLoading = undefined
-      this.#pace = cold.startPace(this.options, this.#limiter, this.#slots, this.#events, cold.Tracer)
-      return this.#pace
-    })
+    // Loaded or failed, the next call starts afresh (a chunk that failed is tried again, as in lazy.ts).
+    const done = () => (this.#paceLoading = undefined)
+    this.#paceLoading ??= loadCold().then(
+      (cold) => {
+        done()
+        this.#pace = cold.startPace(this.options, this.#limiter, this.#slots, this.#events, cold.Tracer)
+        return this.#pace
+      },
+      (error: unknown) => {
+        done()
+        throw error
+      },
+    )
     return this.#paceLoading
   }
 
