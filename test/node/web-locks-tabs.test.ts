@@ -1,0 +1,107 @@
+/**
+ * The shared limit across real browser tabs (issue 10): three pages of one Chromium context, each on a
+ * page served from 127.0.0.1 (test/support/tabs.ts), share a limit of 4 on Web Locks for their calls to
+ * that origin, whose server counts what it has in flight and holds every call until the test answers
+ * it. Driven by the server's own counts (no sleeps); the browser comes from scripts/chromium.ts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { chromiumPath } from '../../scripts/chromium.ts'
+import { bundleTabsPage, openTabs, startTabsServer, type Tabs, type TabsServer } from '../support/tabs.ts'
+import type { TabsApi } from '../support/tabs-page.ts'
+
+const browserFound = (await chromiumPath()) !== undefined
+const limit = 4
+
+let server: TabsServer
+let tabs: Tabs
+beforeAll(async () => {
+  if (!browserFound) return
+  server = await startTabsServer(await bundleTabsPage())
+}, 30_000)
+afterAll(async () => {
+  await tabs?.close()
+  await server?.close()
+})
+
+/** A fresh context with three pages on the server (a page closed by one test is not reused). */
+async function threeTabs(): Promise<Tabs> {
+  await tabs?.close()
+  tabs = (await openTabs(server.url, 3))!
+  return tabs
+}
+
+const start = (page: Tabs['pages'][number], count: number) =>
+  page.evaluate(([count, limit]) => (globalThis as unknown as { tabs: TabsApi }).tabs.start(count, limit), [
+    count,
+    limit,
+  ] as const)
+const waitingIn = (page: Tabs['pages'][number], count: number) =>
+  page.waitForFunction(
+    (count) => (globalThis as unknown as { tabs: TabsApi }).tabs.state.waiting === count,
+    count,
+  )
+const stateOf = (page: Tabs['pages'][number]) =>
+  page.evaluate(() => (globalThis as unknown as { tabs: TabsApi }).tabs.state)
+
+describe.skipIf(!browserFound)(
+  'a shared limit of 4 across three tabs of one Chromium context (Web Locks)',
+  () => {
+    it('the server sees a peak of exactly 4 and all 18 calls complete', async () => {
+      const { pages } = await threeTabs()
+      server.peak = server.inFlight
+      const completedBefore = server.completed
+      for (const page of pages) await start(page, 6)
+      // One call answered at a time, each time the server has all the calls it may have (4, then fewer at
+      // the end): a fifth let through would raise the peak, and the test would see it.
+      for (let answered = 0; answered < 18; answered++) {
+        await server.waitFor(
+          () =>
+            server.completed - completedBefore === answered &&
+            server.inFlight === Math.min(limit, 18 - answered),
+        )
+        server.releaseOne()
+      }
+      await server.waitFor(() => server.completed - completedBefore === 18)
+      expect(server.peak).toBe(4)
+      for (const page of pages) {
+        await page.waitForFunction(
+          () => (globalThis as unknown as { tabs: TabsApi }).tabs.state.completed === 6,
+        )
+        expect(await stateOf(page)).toMatchObject({ completed: 6, waiting: 0, failed: [] })
+      }
+    })
+
+    it('closing a tab that holds permits frees them for the other tabs', async () => {
+      const { pages } = await threeTabs()
+      const [first, second, third] = pages as [
+        Tabs['pages'][number],
+        Tabs['pages'][number],
+        Tabs['pages'][number],
+      ]
+      server.peak = server.inFlight
+      const completedBefore = server.completed
+      await start(first, 4)
+      await server.waitFor(() => server.byPage.get('1') === 4)
+      await start(second, 3)
+      await start(third, 3)
+      await waitingIn(second, 3)
+      await waitingIn(third, 3)
+      expect(server.inFlight).toBe(4) // every permit is the first tab's, held at the server
+
+      await first.close() // its held calls are dropped, its locks freed by the browser
+      await server.waitFor(() => server.byPage.get('1') === 0 && server.inFlight === 4)
+      expect((server.byPage.get('2') ?? 0) + (server.byPage.get('3') ?? 0)).toBe(4)
+
+      server.releaseAll()
+      await server.waitFor(() => server.completed - completedBefore === 4 && server.inFlight === 2)
+      server.releaseAll()
+      for (const page of [second, third]) {
+        await page.waitForFunction(
+          () => (globalThis as unknown as { tabs: TabsApi }).tabs.state.completed === 3,
+        )
+        expect(await stateOf(page)).toMatchObject({ completed: 3, waiting: 0, failed: [] })
+      }
+      expect(server.peak).toBe(4)
+    })
+  },
+)
