@@ -19,6 +19,10 @@ export interface TabsApi {
   start(count: number, limit: number, path?: string): void
   /** `count` calls one after the other; resolves with each call's time in ms (acquire + fetch + read). */
   sequential(count: number, limit: number, fencing: 'shared' | 'local', path: string): Promise<number[]>
+  /** The store alone: `count` acquire + release, one after the other; each one's time in ms. */
+  cost(count: number, limit: number, fencing: 'shared' | 'local'): Promise<number[]>
+  /** `count` acquire + release on a limit of 1 under `prefix`, for tabs running it at once; total ms. */
+  handoff(count: number, prefix: string, fencing: 'shared' | 'local'): Promise<number>
 }
 
 const page = new URL(location.href).searchParams.get('page') ?? '?'
@@ -67,6 +71,25 @@ const api: TabsApi = {
     }
     await own.close()
     return times
+  },
+  async cost(count, limit, fencing) {
+    const own = webLocksStore({ fencing, prefix: `cost-${fencing}` })
+    const times: number[] = []
+    for (let i = 0; i < count; i++) {
+      const started = performance.now()
+      ;(await own.acquire(key, limit)).release()
+      times.push(performance.now() - started)
+    }
+    await own.close()
+    return times
+  },
+  async handoff(count, prefix, fencing) {
+    const own = webLocksStore({ fencing, prefix })
+    const started = performance.now()
+    for (let i = 0; i < count; i++) (await own.acquire(key, 1)).release()
+    const total = performance.now() - started
+    await own.close()
+    return total
   },
 }
 ;(globalThis as { tabs?: TabsApi }).tabs = api

@@ -1,0 +1,126 @@
+/**
+ * `node bench/shared-limits.ts` — what a limit shared beyond one process costs (issue 10), per engine.
+ *
+ * Web Locks (`ky-pool/web-locks`), in Chromium: pages of one context on a loopback origin
+ * (test/support/tabs.ts) whose `/work` answers at once.
+ * - per request: N sequential calls (fetch + read) with no shared limit, then with the Web Locks store
+ *   around each (acquire before, release after), fencing tokens local and shared (IndexedDB); p50/p99
+ *   per call and what the store added at the median;
+ * - the store alone: acquire + release, one after the other, uncontended (limit 4);
+ * - hand-off between tabs: three tabs loop acquire + release on one limit of 1 at once, so every grant
+ *   wakes another tab's waiter (or this tab's); ms per permit.
+ *
+ * Sizes (env): BENCH_ROUNDS (3), SHARED_N (200 calls per round and contender).
+ */
+import { chromiumMissing } from '../scripts/chromium.ts'
+import { bundleTabsPage, openTabs, startTabsServer } from '../test/support/tabs.ts'
+import type { TabsApi } from '../test/support/tabs-page.ts'
+import { cell, envInt, header, interleave, num, roundsOr, table } from './support/harness.ts'
+
+const rounds = roundsOr(3)
+const n = envInt('SHARED_N', 200)
+
+/** The value below which `fraction` of `values` lie. */
+function percentile(values: readonly number[], fraction: number): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))] ?? Number.NaN
+}
+
+type Fencing = 'shared' | 'local'
+
+async function webLocks(): Promise<string> {
+  const server = await startTabsServer(await bundleTabsPage())
+  server.hold = false
+  const tabs = await openTabs(server.url, 3)
+  if (tabs === undefined) {
+    await server.close()
+    return `## Web Locks\n\n${chromiumMissing()}`
+  }
+  try {
+    const [page] = tabs.pages
+    const inPage =
+      <T>(run: (tabs: TabsApi, arg: { n: number; fencing: Fencing; limit: number }) => Promise<T>) =>
+      (target: typeof page, arg: { n: number; fencing: Fencing; limit: number }) =>
+        target!.evaluate(
+          ([source, arg]) => {
+            // biome-ignore lint/security/noGlobalEval: the bench's own function, sent to its own page
+            const fn = (0, eval)(`(${source})`)
+            return fn((globalThis as unknown as { tabs: TabsApi }).tabs, arg)
+          },
+          [run.toString(), arg] as const,
+        ) as Promise<T>
+
+    const sequential = inPage((tabs, { n, fencing, limit }) => tabs.sequential(n, limit, fencing, '/work'))
+    const contenders = [
+      { name: 'no shared limit', limit: 0, fencing: 'local' as Fencing },
+      { name: 'Web Locks, local fencing', limit: 4, fencing: 'local' as Fencing },
+      { name: 'Web Locks, shared fencing (IndexedDB)', limit: 4, fencing: 'shared' as Fencing },
+    ]
+    const perCall = await interleave(contenders, { rounds }, (contender) =>
+      sequential(page, { n, fencing: contender.fencing, limit: contender.limit }),
+    )
+    const baseline = perCall.get(contenders[0]!)!.map((times) => percentile(times, 0.5))
+    const requestRows = contenders.map((contender) => {
+      const samples = perCall.get(contender)!
+      const p50 = samples.map((times) => percentile(times, 0.5))
+      const p99 = samples.map((times) => percentile(times, 0.99))
+      const added = p50.map((value, round) => value - baseline[round]!)
+      return [
+        contender.name,
+        cell(p50, 2, ' ms'),
+        cell(p99, 2, ' ms'),
+        contender.limit ? cell(added, 2, ' ms') : '—',
+      ]
+    })
+
+    const cost = inPage((tabs, { n, fencing, limit }) => tabs.cost(n, limit, fencing))
+    const fencings = [{ name: 'local' as Fencing }, { name: 'shared' as Fencing }]
+    const alone = await interleave(fencings, { rounds }, (fencing) =>
+      cost(page, { n, fencing: fencing.name, limit: 4 }),
+    )
+    const handoff = inPage((tabs, { n, fencing }) => tabs.handoff(n, `handoff-${fencing}`, fencing))
+    const handoffs = await interleave(fencings, { rounds }, async (fencing) => {
+      const totals = await Promise.all(
+        tabs.pages.map((tab) => handoff(tab, { n: Math.ceil(n / 3), fencing: fencing.name, limit: 1 })),
+      )
+      return Math.max(...totals) / (Math.ceil(n / 3) * 3)
+    })
+    const storeRows = fencings.map((fencing) => {
+      const samples = alone.get(fencing)!
+      return [
+        `${fencing.name} fencing`,
+        cell(
+          samples.map((times) => percentile(times, 0.5)),
+          3,
+          ' ms',
+        ),
+        cell(
+          samples.map((times) => percentile(times, 0.99)),
+          3,
+          ' ms',
+        ),
+        cell(handoffs.get(fencing)!, 3, ' ms'),
+      ]
+    })
+    const version = tabs.browser.version()
+    return [
+      header(
+        'Web Locks (`ky-pool/web-locks`), Chromium',
+        `Chromium ${version}, one context, pages on a loopback origin. ${num(n)} sequential calls per round and contender (fetch + read of a 2-byte body); p50/p99 per call, each cell the median (min–max) of the rounds; "added" is the contender's p50 minus the p50 with no shared limit in the same round.`,
+        rounds,
+      ),
+      '',
+      table(['per request', 'p50', 'p99', 'added at p50'], requestRows),
+      '',
+      'The store alone: acquire + release one after the other on a free limit of 4 (p50/p99 per permit), and three tabs looping acquire + release on one limit of 1 at once (ms per permit, every grant a wake-up across tabs or within one).',
+      '',
+      table(['store alone', 'acquire + release p50', 'p99', 'hand-off, 3 tabs, limit 1'], storeRows),
+    ].join('\n')
+  } finally {
+    await tabs.close()
+    await server.close()
+  }
+}
+
+const sections = [webLocks]
+for (const section of sections) console.log(`${await section()}\n`)
