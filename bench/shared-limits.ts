@@ -38,26 +38,27 @@ async function webLocks(): Promise<string> {
   }
   try {
     const [page] = tabs.pages
-    const inPage =
-      <T>(run: (tabs: TabsApi, arg: { n: number; fencing: Fencing; limit: number }) => Promise<T>) =>
-      (target: typeof page, arg: { n: number; fencing: Fencing; limit: number }) =>
-        target!.evaluate(
-          ([source, arg]) => {
-            // biome-ignore lint/security/noGlobalEval: the bench's own function, sent to its own page
-            const fn = (0, eval)(`(${source})`)
-            return fn((globalThis as unknown as { tabs: TabsApi }).tabs, arg)
-          },
-          [run.toString(), arg] as const,
-        ) as Promise<T>
+    /** Calls `window.tabs[method](...args)` in `target` (test/support/tabs-page.ts). */
+    const call = <M extends 'sequential' | 'cost' | 'handoff'>(
+      target: (typeof tabs.pages)[number],
+      method: M,
+      ...args: Parameters<TabsApi[M]>
+    ) =>
+      target.evaluate(
+        ([method, args]) =>
+          (globalThis as unknown as { tabs: Record<string, (...args: unknown[]) => unknown> }).tabs[method]!(
+            ...args,
+          ),
+        [method, args] as const,
+      ) as ReturnType<TabsApi[M]>
 
-    const sequential = inPage((tabs, { n, fencing, limit }) => tabs.sequential(n, limit, fencing, '/work'))
     const contenders = [
       { name: 'no shared limit', limit: 0, fencing: 'local' as Fencing },
       { name: 'Web Locks, local fencing', limit: 4, fencing: 'local' as Fencing },
       { name: 'Web Locks, shared fencing (IndexedDB)', limit: 4, fencing: 'shared' as Fencing },
     ]
     const perCall = await interleave(contenders, { rounds }, (contender) =>
-      sequential(page, { n, fencing: contender.fencing, limit: contender.limit }),
+      call(page!, 'sequential', n, contender.limit, contender.fencing, '/work'),
     )
     const baseline = perCall.get(contenders[0]!)!.map((times) => percentile(times, 0.5))
     const requestRows = contenders.map((contender) => {
@@ -73,15 +74,13 @@ async function webLocks(): Promise<string> {
       ]
     })
 
-    const cost = inPage((tabs, { n, fencing, limit }) => tabs.cost(n, limit, fencing))
     const fencings = [{ name: 'local' as Fencing }, { name: 'shared' as Fencing }]
-    const alone = await interleave(fencings, { rounds }, (fencing) =>
-      cost(page, { n, fencing: fencing.name, limit: 4 }),
-    )
-    const handoff = inPage((tabs, { n, fencing }) => tabs.handoff(n, `handoff-${fencing}`, fencing))
+    const alone = await interleave(fencings, { rounds }, (fencing) => call(page!, 'cost', n, 4, fencing.name))
     const handoffs = await interleave(fencings, { rounds }, async (fencing) => {
       const totals = await Promise.all(
-        tabs.pages.map((tab) => handoff(tab, { n: Math.ceil(n / 3), fencing: fencing.name, limit: 1 })),
+        tabs.pages.map((tab) =>
+          call(tab, 'handoff', Math.ceil(n / 3), `handoff-${fencing.name}`, fencing.name),
+        ),
       )
       return Math.max(...totals) / (Math.ceil(n / 3) * 3)
     })
