@@ -52,7 +52,11 @@ export class KeyLocks {
   /** Names this copy has queued at the lock manager: index → the controller that withdraws it. */
   readonly #queued = new Map<number, AbortController>()
   #probing = false
-  /** The name tried first by the next probe: the last one this copy released is likely free. */
+  /**
+   * The name tried first by the next probe: the one after the last this copy released. Not that one
+   * itself: the release travels to the lock manager apart from the next request (in Chromium, on another
+   * IPC pipe), so a probe of the name just released can still find it held and fall to the waiting mode.
+   */
   #hint = 0
   /** Every lock request's promise, so that close() can wait until the lock manager let go of them all. */
   readonly #requests = new Set<Promise<unknown>>()
@@ -230,7 +234,7 @@ export class KeyLocks {
     const releaseLock = this.#held.get(index)
     if (releaseLock === undefined) return
     this.#held.delete(index)
-    this.#hint = index
+    this.#hint = (index + 1) % this.#limit
     releaseLock()
     this.#pump()
   }
