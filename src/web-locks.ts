@@ -16,7 +16,13 @@ import type { LimitStore, SharedAcquireOptions, SharedPermit } from './limit-sto
 import { StoreUnreachable } from './limit-store.ts'
 import { KeyLocks, type Locks } from './web-locks/key-locks.ts'
 import { Pauses } from './web-locks/pauses.ts'
-import { type FencingKind, localTokens, sharedTokens, type Tokens } from './web-locks/tokens.ts'
+import {
+  type FencingKind,
+  type IdbFactory,
+  localTokens,
+  sharedTokens,
+  type Tokens,
+} from './web-locks/tokens.ts'
 
 export type { LimitStore, SharedAcquireOptions, SharedPermit } from './limit-store.ts'
 export { StoreUnreachable } from './limit-store.ts'
@@ -67,7 +73,7 @@ export function webLocksStore(options: WebLocksStoreOptions = {}): WebLocksStore
   if (options.fencing !== undefined && options.fencing !== 'shared' && options.fencing !== 'local')
     throw new PoolConfigError('webLocksStore fencing', options.fencing, "'shared' or 'local'")
   const locks = options.locks ?? (globalThis.navigator as { locks?: Locks } | undefined)?.locks
-  const idb = (globalThis as { indexedDB?: IDBFactory }).indexedDB
+  const idb = (globalThis as { indexedDB?: IdbFactory }).indexedDB
   const tokens =
     options.fencing !== 'local' && idb !== undefined ? sharedTokens(idb, `${prefix}:fencing`) : localTokens()
   return new Store(prefix, locks, tokens)

@@ -22,6 +22,36 @@
 
 export type FencingKind = 'shared' | 'local'
 
+/** The part of IndexedDB used here, typed here: the type libraries of Deno and Workers have none. */
+export interface IdbFactory {
+  open(name: string, version: number): IdbOpenRequest
+}
+interface IdbHandlers {
+  error: unknown
+  onsuccess: (() => void) | null
+  onerror: (() => void) | null
+}
+interface IdbOpenRequest extends IdbHandlers {
+  readonly result: IdbDatabase
+  onupgradeneeded: (() => void) | null
+  onblocked: (() => void) | null
+}
+interface IdbDatabase {
+  createObjectStore(name: string): unknown
+  transaction(store: string, mode: 'readwrite', options: { durability: 'relaxed' }): IdbTransaction
+  close(): void
+}
+interface IdbTransaction {
+  readonly error: unknown
+  objectStore(name: string): {
+    get(key: string): IdbHandlers & { readonly result: unknown }
+    put(value: number, key: string): unknown
+  }
+  oncomplete: (() => void) | null
+  onerror: (() => void) | null
+  onabort: (() => void) | null
+}
+
 export interface Tokens {
   readonly kind: FencingKind
   next(key: string): Promise<number>
@@ -48,9 +78,9 @@ export function localTokens(): Tokens {
  * Tokens from IndexedDB database `name`, falling back to `localTokens()` for good if the database
  * cannot be opened or a transaction fails (the permit is still granted: its token is just local).
  */
-export function sharedTokens(factory: IDBFactory, name: string): Tokens {
+export function sharedTokens(factory: IdbFactory, name: string): Tokens {
   const local = localTokens()
-  let db: Promise<IDBDatabase | undefined> | undefined
+  let db: Promise<IdbDatabase | undefined> | undefined
   let kind: FencingKind = 'shared'
   const open = () => (db ??= openDatabase(factory, name).catch(() => undefined))
   return {
@@ -75,7 +105,7 @@ export function sharedTokens(factory: IDBFactory, name: string): Tokens {
 
 const storeName = 'tokens'
 
-function openDatabase(factory: IDBFactory, name: string): Promise<IDBDatabase> {
+function openDatabase(factory: IdbFactory, name: string): Promise<IdbDatabase> {
   return new Promise((resolve, reject) => {
     const request = factory.open(name, 1)
     request.onupgradeneeded = () => request.result.createObjectStore(storeName)
@@ -86,7 +116,7 @@ function openDatabase(factory: IDBFactory, name: string): Promise<IDBDatabase> {
   })
 }
 
-function increment(database: IDBDatabase, key: string): Promise<number> {
+function increment(database: IdbDatabase, key: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const transaction = database.transaction(storeName, 'readwrite', { durability: 'relaxed' })
     const store = transaction.objectStore(storeName)
