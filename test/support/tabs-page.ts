@@ -1,23 +1,26 @@
 /**
  * The page that test/support/tabs.ts serves to several tabs of one Chromium context (bundled with
- * rolldown): calls to its own origin's `/work` under a shared limit on Web Locks, driven from the test
- * through `window.tabs`. Each call takes a permit, fetches, reads the body, gives the permit back.
+ * rolldown): calls to its own origin's `/work` through a ky-pool client whose `pool.shared` is a limit
+ * on Web Locks, driven from the test through `window.tabs`.
  */
+import { createClient } from '../../src/index.ts'
+import { sharedLimit } from '../../src/shared-limit.ts'
 import { webLocksStore } from '../../src/web-locks.ts'
 
 export interface TabState {
   started: number
-  /** Calls that asked for a permit and do not hold one yet. */
-  waiting: number
   completed: number
   failed: string[]
 }
 
 export interface TabsApi {
   state: TabState
-  /** Starts `count` calls at once, each under the shared `limit` (0: no shared limit at all). */
+  /** Starts `count` calls at once through a client with a shared `limit` (one client per tab and limit). */
   start(count: number, limit: number, path?: string): void
-  /** `count` calls one after the other; resolves with each call's time in ms (acquire + fetch + read). */
+  /**
+   * `count` calls one after the other through a ky-pool client, with a shared limit on Web Locks (or
+   * none when `limit` is 0); resolves with each call's time in ms.
+   */
   sequential(count: number, limit: number, fencing: 'shared' | 'local', path: string): Promise<number[]>
   /** The store alone: `count` acquire + release, one after the other; each one's time in ms. */
   cost(count: number, limit: number, fencing: 'shared' | 'local'): Promise<number[]>
@@ -26,50 +29,44 @@ export interface TabsApi {
 }
 
 const page = new URL(location.href).searchParams.get('page') ?? '?'
-const store = webLocksStore()
-const state: TabState = { started: 0, waiting: 0, completed: 0, failed: [] }
-const key = location.origin
+const state: TabState = { started: 0, completed: 0, failed: [] }
 
-async function call(store: ReturnType<typeof webLocksStore> | undefined, limit: number, path: string) {
-  const permit = limit > 0 ? await store!.acquire(key, limit) : undefined
-  try {
-    const res = await fetch(path)
-    await res.text()
-  } finally {
-    permit?.release()
-  }
+/**
+ * A ky-pool client with a shared limit of `limit` on Web Locks (none when 0). `unreachable: 'closed'`,
+ * so that a store that fails shows as failed calls instead of quietly falling back to the local limit;
+ * `retry: 0`, so that a call is one request.
+ */
+function pooled(limit: number, fencing: 'shared' | 'local' = 'shared', prefix = 'ky-pool') {
+  const store = limit > 0 ? webLocksStore({ fencing, prefix }) : undefined
+  const shared = store === undefined ? undefined : sharedLimit({ store, limit, unreachable: 'closed' })
+  return { client: createClient({ retry: 0, pool: { shared } }), store }
 }
+const key = location.origin
+const clients = new Map<number, ReturnType<typeof pooled>['client']>()
 
 const api: TabsApi = {
   state,
   start(count, limit, path = '/work') {
+    let client = clients.get(limit)
+    if (client === undefined) clients.set(limit, (client = pooled(limit).client))
     for (let i = 0; i < count; i++) {
       state.started++
-      state.waiting++
-      const url = `${path}?page=${page}&i=${i}`
-      const waited = limit > 0 ? store.acquire(key, limit) : Promise.resolve(undefined)
-      void waited
-        .then(async (permit) => {
-          state.waiting--
-          try {
-            await (await fetch(url)).text()
-            state.completed++
-          } finally {
-            permit?.release()
-          }
-        })
+      void client
+        .get(`${location.origin}${path}?page=${page}&i=${i}`)
+        .text()
+        .then(() => state.completed++)
         .catch((error: unknown) => state.failed.push(String(error)))
     }
   },
   async sequential(count, limit, fencing, path) {
-    const own = webLocksStore({ fencing, prefix: `bench-${fencing}` })
+    const { client, store } = pooled(limit, fencing, `bench-${fencing}`)
     const times: number[] = []
     for (let i = 0; i < count; i++) {
       const started = performance.now()
-      await call(own, limit, `${path}?page=${page}&i=${i}`)
+      await client.get(`${location.origin}${path}?page=${page}&i=${i}`).text()
       times.push(performance.now() - started)
     }
-    await own.close()
+    await store?.close()
     return times
   },
   async cost(count, limit, fencing) {
