@@ -3,9 +3,9 @@
  *
  * Web Locks (`ky-pool/web-locks`), in Chromium: pages of one context on a loopback origin
  * (test/support/tabs.ts) whose `/work` answers at once.
- * - per request: N sequential calls (fetch + read) with no shared limit, then with the Web Locks store
- *   around each (acquire before, release after), fencing tokens local and shared (IndexedDB); p50/p99
- *   per call and what the store added at the median;
+ * - per request: N sequential calls through a ky-pool client (`client.get(url).text()`), with no shared
+ *   limit, then with `pool.shared = sharedLimit({ store: webLocksStore({ fencing }), limit: 4 })`,
+ *   fencing tokens local and shared (IndexedDB); p50/p99 per call and what the store added at the median;
  * - the store alone: acquire + release, one after the other, uncontended (limit 4);
  * - hand-off between tabs: three tabs loop acquire + release on one limit of 1 at once, so every grant
  *   wakes another tab's waiter (or this tab's); ms per permit.
@@ -105,7 +105,7 @@ async function webLocks(): Promise<string> {
     return [
       header(
         'Web Locks (`ky-pool/web-locks`), Chromium',
-        `Chromium ${version}, one context, pages on a loopback origin. ${num(n)} sequential calls per round and contender (fetch + read of a 2-byte body); p50/p99 per call, each cell the median (min–max) of the rounds; "added" is the contender's p50 minus the p50 with no shared limit in the same round.`,
+        `Chromium ${version}, one context, pages on a loopback origin. ${num(n)} sequential calls per round and contender through a ky-pool client (\`client.get(url).text()\` of a 2-byte body; the shared limit as \`pool.shared\`); p50/p99 per call, each cell the median (min–max) of the rounds; "added" is the contender's p50 minus the p50 with no shared limit in the same round.`,
         rounds,
       ),
       '',
