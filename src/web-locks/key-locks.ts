@@ -7,9 +7,10 @@
  *
  * Policy, in one place (`#pump`, the only code that asks the lock manager for names):
  * - idle (no local waiter): nothing requested, nothing queued at the lock manager;
- * - a first waiter probes one name with `ifAvailable` (one round trip when the limit is not reached;
+ * - a lone waiter probes one name with `ifAvailable` (one round trip when the limit is not reached;
  *   `ifAvailable` never jumps another tab's queued request);
- * - when the probe fails, this copy queues one request on every name it does not hold (waiting): the
+ * - when the probe fails, or two or more wait, this copy queues one request on every name it does not
+ *   hold (waiting; the free ones are granted in that same round trip): the
  *   first name freed anywhere comes here unless another copy queued on it first, so the limit is never
  *   idle while someone waits and copies are served in the order they queued, name by name;
  * - a granted name goes to the local waiter first in line at that moment (higher priority first, then
@@ -52,6 +53,7 @@ export class KeyLocks {
   /** Names this copy has queued at the lock manager: index → the controller that withdraws it. */
   readonly #queued = new Map<number, AbortController>()
   #probing = false
+  #pumpQueued = false
   /**
    * The name tried first by the next probe: the one after the last this copy released. Not that one
    * itself: the release travels to the lock manager apart from the next request (in Chromium, on another
@@ -90,7 +92,7 @@ export class KeyLocks {
       }
       signal?.addEventListener('abort', onAbort, { once: true })
       this.#enqueue(waiter)
-      this.#pump()
+      this.#pumpSoon()
     })
   }
 
@@ -128,13 +130,27 @@ export class KeyLocks {
     if (at !== -1) this.#waiters.splice(at, 1)
   }
 
+  /**
+   * Pumps at the end of this turn, so that a burst of acquires made in one go (`Promise.all` of many
+   * calls) is seen whole: the waiting mode at once, every free name granted in one round trip, instead
+   * of a probe for the first call and the rest after it.
+   */
+  #pumpSoon(): void {
+    if (this.#pumpQueued) return
+    this.#pumpQueued = true
+    queueMicrotask(() => {
+      this.#pumpQueued = false
+      this.#pump()
+    })
+  }
+
   #pump(): void {
     if (this.#waiters.length === 0) {
       this.#withdrawAll()
       return
     }
     if (this.#probing) return
-    if (this.#queued.size === 0) this.#probe()
+    if (this.#queued.size === 0 && this.#waiters.length === 1) this.#probe()
     else this.#queueOnEveryName()
   }
 

@@ -63,39 +63,69 @@ const floor = () => Date.now() * 1000
 /** The realm's counter, shared by every store of this realm so that two stores on one key agree. */
 let localLast = 0
 
+/** Takes `count` tokens from the realm's counter; returns the last (they are `last - count + 1` … `last`). */
+function localRange(count: number): number {
+  localLast = Math.max(localLast, floor() - 1) + count
+  return localLast
+}
+
 export function localTokens(): Tokens {
-  return {
-    kind: 'local',
-    next: () => {
-      localLast = Math.max(localLast + 1, floor())
-      return Promise.resolve(localLast)
-    },
-    close: () => {},
-  }
+  return { kind: 'local', next: () => Promise.resolve(localRange(1)), close: () => {} }
+}
+
+/** Draws that share one transaction: `count` of them, numbered in the order they asked. */
+interface Batch {
+  count: number
+  /** The counter's value after the batch's transaction: its tokens are `last - count + 1` … `last`. */
+  last: Promise<number>
 }
 
 /**
- * Tokens from IndexedDB database `name`, falling back to `localTokens()` for good if the database
+ * Tokens from IndexedDB database `name`, falling back to the realm's counter for good if the database
  * cannot be opened or a transaction fails (the permit is still granted: its token is just local).
+ *
+ * One transaction per key at a time: permits granted while one runs wait for it and share the next,
+ * which adds their count (a wave of N grants costs two transactions, not N one after the other).
  */
 export function sharedTokens(factory: IdbFactory, name: string): Tokens {
-  const local = localTokens()
   let db: Promise<IdbDatabase | undefined> | undefined
   let kind: FencingKind = 'shared'
   const open = () => (db ??= openDatabase(factory, name).catch(() => undefined))
+  const draw = async (key: string, count: number): Promise<number> => {
+    const database = await open()
+    if (database !== undefined) {
+      try {
+        return await increment(database, key, count)
+      } catch {}
+    }
+    kind = 'local'
+    return localRange(count)
+  }
+  /** Per key: the batch still taking draws (its transaction not started), and the one in progress. */
+  const waiting = new Map<string, Batch>()
+  const tail = new Map<string, Promise<unknown>>()
   return {
     get kind() {
       return kind
     },
-    async next(key) {
-      const database = await open()
-      if (database !== undefined) {
-        try {
-          return await increment(database, key)
-        } catch {}
+    next(key) {
+      let batch = waiting.get(key)
+      if (batch === undefined) {
+        const starting: Batch = { count: 0, last: Promise.resolve(0) }
+        starting.last = (tail.get(key) ?? Promise.resolve()).then(() => {
+          waiting.delete(key) // from here on the count is fixed; later draws open the next batch
+          return draw(key, starting.count)
+        })
+        tail.set(
+          key,
+          starting.last.catch(() => {}),
+        )
+        waiting.set(key, starting)
+        batch = starting
       }
-      kind = 'local'
-      return local.next(key)
+      const taken = batch
+      const place = taken.count++
+      return taken.last.then((last) => last - taken.count + 1 + place)
     },
     close() {
       void db?.then((database) => database?.close())
@@ -116,7 +146,8 @@ function openDatabase(factory: IdbFactory, name: string): Promise<IdbDatabase> {
   })
 }
 
-function increment(database: IdbDatabase, key: string): Promise<number> {
+/** Adds `count` to the key's counter (at least up to the clock floor) in one transaction; the new value. */
+function increment(database: IdbDatabase, key: string, count: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const transaction = database.transaction(storeName, 'readwrite', { durability: 'relaxed' })
     const store = transaction.objectStore(storeName)
@@ -124,7 +155,7 @@ function increment(database: IdbDatabase, key: string): Promise<number> {
     const read = store.get(key)
     read.onsuccess = () => {
       const last = typeof read.result === 'number' ? read.result : 0
-      token = Math.max(last + 1, floor())
+      token = Math.max(last, floor()) + count
       store.put(token, key)
     }
     transaction.oncomplete = () => resolve(token)

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { PoolConfigError } from '../../src/errors/config.ts'
 import { StoreUnreachable } from '../../src/limit-store.ts'
 import { type WebLocksStore, webLocksStore } from '../../src/web-locks.ts'
+import { storeContract } from '../support/store-contract.ts'
 
 let serial = 0
 const stores: WebLocksStore[] = []
@@ -26,8 +27,9 @@ function tabs(count: number, fencing: 'shared' | 'local' = 'local') {
 /** The lock manager's view of one prefix's names, once the requests withdrawn have left it. */
 async function locksOf(prefix: string) {
   let snapshot = await navigator.locks.query()
-  // A withdrawn request leaves the lock manager a turn of the event loop after its promise rejects.
-  for (let turn = 0; turn < 20 && snapshot.pending!.some((lock) => lock.name!.startsWith(prefix)); turn++) {
+  // A withdrawn request, or a released lock, leaves the lock manager a turn of the event loop later.
+  const ours = (list: LockInfo[] | undefined) => list!.some((lock) => lock.name!.startsWith(prefix))
+  for (let turn = 0; turn < 20 && (ours(snapshot.pending) || ours(snapshot.held)); turn++) {
     await new Promise((resolve) => setImmediate(resolve))
     snapshot = await navigator.locks.query()
   }
@@ -246,4 +248,19 @@ describe('webLocksStore: tokens, pauses, errors', () => {
     await expect(a!.acquire('k', 0)).rejects.toThrow(/integer from 1 to 256/)
     await expect(a!.acquire('k', 1000)).rejects.toBeInstanceOf(PoolConfigError)
   })
+})
+
+describe("webLocksStore keeps the LimitStore contract (on Node's navigator.locks)", () => {
+  const checks = storeContract({
+    async open(count) {
+      const { stores: copies } = tabs(count)
+      return { copies, close: async () => void (await Promise.all(copies.map((copy) => copy.close()))) }
+    },
+    async unreachable() {
+      return webLocksStore({ locks: {} as never }) // as in an insecure context: no navigator.locks
+    },
+    unreachableWithin: 50,
+    openTimers: () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length,
+  })
+  for (const check of checks) it(check.name, check.run, 20_000)
 })

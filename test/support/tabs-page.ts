@@ -6,6 +6,7 @@
 import { createClient } from '../../src/index.ts'
 import { sharedLimit } from '../../src/shared-limit.ts'
 import { webLocksStore } from '../../src/web-locks.ts'
+import { storeContract } from './store-contract.ts'
 
 export interface TabState {
   started: number
@@ -26,6 +27,10 @@ export interface TabsApi {
   cost(count: number, limit: number, fencing: 'shared' | 'local'): Promise<number[]>
   /** `count` acquire + release on a limit of 1 under `prefix`, for tabs running it at once; total ms. */
   handoff(count: number, prefix: string, fencing: 'shared' | 'local'): Promise<number>
+  /** Runs the LimitStore contract (test/support/store-contract.ts) here; the failures, by check name. */
+  contract(fencing: 'shared' | 'local'): Promise<{ name: string; error?: string }[]>
+  /** One permit under `prefix` (limit 1), given back at once: its token, and where tokens came from. */
+  token(prefix: string): Promise<{ token: number; fencing: string }>
 }
 
 const page = new URL(location.href).searchParams.get('page') ?? '?'
@@ -87,6 +92,37 @@ const api: TabsApi = {
     const total = performance.now() - started
     await own.close()
     return total
+  },
+  async contract(fencing) {
+    const checks = storeContract({
+      async open(count) {
+        const prefix = `contract-${Math.random().toString(36).slice(2)}`
+        const copies = Array.from({ length: count }, () => webLocksStore({ prefix, fencing }))
+        return { copies, close: async () => void (await Promise.all(copies.map((copy) => copy.close()))) }
+      },
+      async unreachable() {
+        return webLocksStore({ locks: {} as never })
+      },
+      unreachableWithin: 50,
+    })
+    const results: { name: string; error?: string }[] = []
+    for (const check of checks) {
+      try {
+        await check.run()
+        results.push({ name: check.name })
+      } catch (error) {
+        results.push({ name: check.name, error: String(error) })
+      }
+    }
+    return results
+  },
+  async token(prefix) {
+    const own = webLocksStore({ prefix, fencing: 'shared' })
+    const permit = await own.acquire(key, 1)
+    permit.release()
+    const fencing = own.fencing
+    await own.close()
+    return { token: permit.token, fencing }
   },
 }
 ;(globalThis as { tabs?: TabsApi }).tabs = api
