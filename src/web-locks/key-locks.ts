@@ -7,12 +7,12 @@
  *
  * Policy, in one place (`#pump`, the only code that asks the lock manager for names):
  * - idle (no local waiter): nothing requested, nothing queued at the lock manager;
- * - a lone waiter probes one name with `ifAvailable` (one round trip when the limit is not reached;
- *   `ifAvailable` never jumps another tab's queued request);
- * - when the probe fails, or two or more wait, this copy queues one request on every name it does not
- *   hold (waiting; the free ones are granted in that same round trip): the
- *   first name freed anywhere comes here unless another copy queued on it first, so the limit is never
- *   idle while someone waits and copies are served in the order they queued, name by name;
+ * - waiters probe as many names as there are of them with `ifAvailable`, all at once (one round trip
+ *   when the limit is not reached; `ifAvailable` never jumps another tab's queued request);
+ * - once a probe finds a name taken, this copy queues one request on every name it does not hold
+ *   (waiting), until nobody here waits: the first name freed anywhere comes here unless another copy
+ *   queued on it first, so the limit is never idle while someone waits, and copies are served in the
+ *   order they queued, name by name;
  * - a granted name goes to the local waiter first in line at that moment (higher priority first, then
  *   FIFO): priority holds within this copy; across copies it is first come, first served;
  * - a name granted when nobody here waits any more (an abort in the same moment) is released at once;
@@ -52,7 +52,10 @@ export class KeyLocks {
   readonly #held = new Map<number, () => void>()
   /** Names this copy has queued at the lock manager: index → the controller that withdraws it. */
   readonly #queued = new Map<number, AbortController>()
-  #probing = false
+  /** Probes out (each one `ifAvailable` request). */
+  #probing = 0
+  /** A probe found a name taken since the last time nobody waited here: queue, do not probe. */
+  #contended = false
   #pumpQueued = false
   /**
    * The name tried first by the next probe: the one after the last this copy released. Not that one
@@ -69,10 +72,6 @@ export class KeyLocks {
     this.#prefix = prefix
     this.#limit = limit
     this.#onFailure = onFailure
-  }
-
-  get idle(): boolean {
-    return this.#waiters.length === 0 && this.#held.size === 0 && this.#queued.size === 0 && !this.#probing
   }
 
   /** Waits for one of the key's names; `signal` withdraws the waiter (and its requests, if it was the last). */
@@ -146,23 +145,31 @@ export class KeyLocks {
 
   #pump(): void {
     if (this.#waiters.length === 0) {
+      this.#contended = false
       this.#withdrawAll()
       return
     }
-    if (this.#probing) return
-    if (this.#queued.size === 0 && this.#waiters.length === 1) this.#probe()
+    if (this.#probing > 0) return
+    if (this.#queued.size === 0 && !this.#contended) this.#probe()
     else this.#queueOnEveryName()
   }
 
-  /** One round trip: the hinted name if no one holds or waits for it, else the waiting mode. */
+  /**
+   * One round trip: as many names as there are waiters (from the hint on, among those this copy does not
+   * hold), each asked for with `ifAvailable`, all at once. When one is taken, the next pump queues on
+   * every name; when all were granted and more waiters came meanwhile, it probes again.
+   */
   #probe(): void {
-    const index = this.#firstFreeFrom(this.#hint)
-    if (index === undefined) return // this copy holds every name: its own releases will pump again
-    this.#probing = true
-    this.#request(index, { ifAvailable: true }, (granted) => {
-      this.#probing = false
-      if (!granted && this.#waiters.length > 0) this.#queueOnEveryName()
-    })
+    const names = this.#freeFrom(this.#hint, this.#waiters.length)
+    // None: this copy holds every name, and its own releases will pump again.
+    this.#probing = names.length
+    for (const index of names) {
+      this.#request(index, { ifAvailable: true }, (granted) => {
+        if (!granted) this.#contended = true
+        // Decided after this grant (if any) went to its waiter: `#onGranted` runs right after this.
+        if (--this.#probing === 0) this.#pumpSoon()
+      })
+    }
   }
 
   /**
@@ -190,13 +197,14 @@ export class KeyLocks {
     }
   }
 
-  /** The first index from `from` on (wrapping) that this copy neither holds nor has queued. */
-  #firstFreeFrom(from: number): number | undefined {
-    for (let step = 0; step < this.#limit; step++) {
+  /** Up to `count` indexes from `from` on (wrapping) that this copy neither holds nor has queued. */
+  #freeFrom(from: number, count: number): number[] {
+    const free: number[] = []
+    for (let step = 0; step < this.#limit && free.length < count; step++) {
       const index = (from + step) % this.#limit
-      if (!this.#held.has(index) && !this.#queued.has(index)) return index
+      if (!this.#held.has(index) && !this.#queued.has(index)) free.push(index)
     }
-    return undefined
+    return free
   }
 
   /**

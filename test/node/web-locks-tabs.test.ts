@@ -104,17 +104,19 @@ describe.skipIf(!browserFound)(
       expect(server.peak).toBe(4)
     })
 
-    it('keeps the LimitStore contract in Chromium, with fencing tokens from IndexedDB', async () => {
+    it('keeps the LimitStore contract in Chromium, with fencing tokens from IndexedDB (all but the timed peak)', async () => {
       const { pages } = await threeTabs()
       const results = await pages[0]!.evaluate(() =>
         (globalThis as unknown as { tabs: TabsApi }).tabs.contract('shared'),
       )
-      // The contract's peak check holds permits for 0–2 macrotasks and expects the whole limit held at
-      // once. Chromium's lock manager is in the browser process, so each grant is an IPC round trip longer
-      // than those holds: the peak it sees is 2 of 3, which says nothing of the limit. The first test of
-      // this file shows the peak with holds the server controls (exactly 4 of 4).
-      const timingBound = /^the peak of permits held across copies/
-      const failed = results.filter((result) => result.error !== undefined && !timingBound.test(result.name))
+      // The contract's peak check holds each permit for 0–2 macrotasks and expects the whole limit (3)
+      // held at once at some moment. Chromium's lock manager lives in the browser process: each grant is
+      // an IPC round trip (and here an IndexedDB transaction, ~1 ms), longer than those holds, so the first
+      // holder is often gone before the third grant lands and the check sees 2. That is the check's
+      // timing, not the limit: the first test of this file shows the peak with holds the server controls
+      // (exactly 4 of 4), and web-locks.test.ts runs every check on Node's in-process lock manager.
+      const timed = /^the peak of permits held across copies/
+      const failed = results.filter((result) => result.error !== undefined && !timed.test(result.name))
       expect(failed).toEqual([])
       expect(results.length).toBeGreaterThanOrEqual(8)
     })
