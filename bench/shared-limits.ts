@@ -1,125 +1,150 @@
 /**
- * `node bench/shared-limits.ts` — what a limit shared beyond one process costs (issue 10), per engine.
+ * `node bench/shared-limits.ts` — what a limit shared beyond one process adds to each request (issue 10):
+ * p50/p99 per request with the shared limit against the same requests with none, when the limit is never
+ * reached (so the figure is the engine's round trips, not queueing).
  *
- * Web Locks (`ky-pool/web-locks`), in Chromium: pages of one context on a loopback origin
- * (test/support/tabs.ts) whose `/work` answers at once.
- * - per request: N sequential calls through a ky-pool client (`client.get(url).text()`), with no shared
- *   limit, then with `pool.shared = sharedLimit({ store: webLocksStore({ fencing }), limit: 4 })`,
- *   fencing tokens local and shared (IndexedDB); p50/p99 per call and what the store added at the median;
- * - the store alone: acquire + release, one after the other, uncontended (limit 4);
- * - hand-off between tabs: three tabs loop acquire + release on one limit of 1 at once, so every grant
- *   wakes another tab's waiter (or this tab's); ms per permit.
+ * Web Locks (`ky-pool/web-locks`), in Chromium: a page of one context on a loopback origin whose `/work`
+ * answers at once (test/support/tabs.ts) makes `SHARED_N` GETs through a ky-pool client, without a
+ * shared limit or with `pool.shared = sharedLimit({ store: webLocksStore({ fencing }), limit: 64 })`,
+ * one at a time, then 20 at a time (the browser's own cap of 6 per HTTP/1.1 host, and ky-pool's, apply
+ * to both). Fencing tokens local, or drawn from the IndexedDB counter (the default). Then the store alone:
+ * acquire + release one after the other on a free limit of 4, and three tabs looping acquire + release
+ * on one limit of 1 at once (every grant a wake-up, across tabs or within one).
+ * Timed in the page (`performance.now()`, 0.1 ms steps in Chromium without cross-origin isolation).
+ * Plain and shared runs are interleaved over rounds after a warm-up; percentiles pool every round's samples.
  *
- * Sizes (env): BENCH_ROUNDS (3), SHARED_N (200 calls per round and contender).
+ * Env: BENCH_ROUNDS (3), SHARED_N (200).
  */
 import { chromiumMissing } from '../scripts/chromium.ts'
-import { bundleTabsPage, openTabs, startTabsServer } from '../test/support/tabs.ts'
+import { bundleTabsPage, openTabs, startTabsServer, type Tabs } from '../test/support/tabs.ts'
 import type { TabsApi } from '../test/support/tabs-page.ts'
-import { cell, envInt, header, interleave, num, roundsOr, table } from './support/harness.ts'
+import { envInt, header, interleave, num, rounds, table } from './support/harness.ts'
 
-const rounds = roundsOr(3)
 const n = envInt('SHARED_N', 200)
-
-/** The value below which `fraction` of `values` lie. */
-function percentile(values: readonly number[], fraction: number): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))] ?? Number.NaN
-}
 
 type Fencing = 'shared' | 'local'
 
-async function webLocks(): Promise<string> {
+/** The nearest-rank percentile of `values` (q in 0–1). */
+function percentile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN
+}
+
+/** Calls `window.tabs[method](...args)` in `page` (test/support/tabs-page.ts). */
+function call<M extends 'calls' | 'cost' | 'handoff'>(
+  page: Tabs['pages'][number],
+  method: M,
+  ...args: Parameters<TabsApi[M]>
+): ReturnType<TabsApi[M]> {
+  return page.evaluate(
+    ([method, args]) =>
+      (globalThis as unknown as { tabs: Record<string, (...args: unknown[]) => unknown> }).tabs[method]!(
+        ...args,
+      ),
+    [method, args] as const,
+  ) as ReturnType<TabsApi[M]>
+}
+
+/** One row per workload: plain and shared p50/p99 and what the shared limit added, in ms. */
+function row(engine: string, workload: string, plain: number[], shared: number[]): string[] {
+  const p = (values: number[], q: number) => percentile(values, q)
+  return [
+    engine,
+    workload,
+    num(p(plain, 0.5), 2),
+    num(p(plain, 0.99), 2),
+    num(p(shared, 0.5), 2),
+    num(p(shared, 0.99), 2),
+    num(p(shared, 0.5) - p(plain, 0.5), 2),
+    num(p(shared, 0.99) - p(plain, 0.99), 2),
+  ]
+}
+
+interface WebLocksRun {
+  rows: string[][]
+  /** The store alone and the hand-off between tabs, as a table of its own. */
+  alone: string
+}
+
+async function webLocks(): Promise<WebLocksRun | string> {
   const server = await startTabsServer(await bundleTabsPage())
   server.hold = false
   const tabs = await openTabs(server.url, 3)
   if (tabs === undefined) {
     await server.close()
-    return `## Web Locks\n\n${chromiumMissing()}`
+    return chromiumMissing()
   }
   try {
-    const [page] = tabs.pages
-    /** Calls `window.tabs[method](...args)` in `target` (test/support/tabs-page.ts). */
-    const call = <M extends 'sequential' | 'cost' | 'handoff'>(
-      target: (typeof tabs.pages)[number],
-      method: M,
-      ...args: Parameters<TabsApi[M]>
-    ) =>
-      target.evaluate(
-        ([method, args]) =>
-          (globalThis as unknown as { tabs: Record<string, (...args: unknown[]) => unknown> }).tabs[method]!(
-            ...args,
-          ),
-        [method, args] as const,
-      ) as ReturnType<TabsApi[M]>
-
-    const contenders = [
-      { name: 'no shared limit', limit: 0, fencing: 'local' as Fencing },
-      { name: 'Web Locks, local fencing', limit: 4, fencing: 'local' as Fencing },
-      { name: 'Web Locks, shared fencing (IndexedDB)', limit: 4, fencing: 'shared' as Fencing },
+    const page = tabs.pages[0]!
+    const engine = `Web Locks (Chromium ${tabs.browser.version().split('.')[0]})`
+    const workloads = [
+      { name: `${num(n)} requests one at a time, local fencing`, width: 1, fencing: 'local' as Fencing },
+      { name: `${num(n)} requests one at a time, IndexedDB fencing`, width: 1, fencing: 'shared' as Fencing },
+      { name: `${num(n)} requests 20 at a time, IndexedDB fencing`, width: 20, fencing: 'shared' as Fencing },
     ]
-    const perCall = await interleave(contenders, { rounds }, (contender) =>
-      call(page!, 'sequential', n, contender.limit, contender.fencing, '/work'),
-    )
-    const baseline = perCall.get(contenders[0]!)!.map((times) => percentile(times, 0.5))
-    const requestRows = contenders.map((contender) => {
-      const samples = perCall.get(contender)!
-      const p50 = samples.map((times) => percentile(times, 0.5))
-      const p99 = samples.map((times) => percentile(times, 0.99))
-      const added = p50.map((value, round) => value - baseline[round]!)
-      return [
-        contender.name,
-        cell(p50, 2, ' ms'),
-        cell(p99, 2, ' ms'),
-        contender.limit ? cell(added, 2, ' ms') : '—',
+    const rows: string[][] = []
+    for (const workload of workloads) {
+      const contenders = [
+        { name: 'plain', limit: 0 },
+        { name: 'shared', limit: 64 },
       ]
-    })
+      const samples = await interleave(contenders, { rounds }, (contender) =>
+        call(page, 'calls', n, workload.width, contender.limit, workload.fencing, '/work'),
+      )
+      const [plain, shared] = contenders.map((contender) => samples.get(contender)!.flat())
+      rows.push(row(engine, workload.name, plain!, shared!))
+    }
 
     const fencings = [{ name: 'local' as Fencing }, { name: 'shared' as Fencing }]
-    const alone = await interleave(fencings, { rounds }, (fencing) => call(page!, 'cost', n, 4, fencing.name))
+    const alone = await interleave(fencings, { rounds }, (fencing) => call(page, 'cost', n, 4, fencing.name))
+    const perTab = Math.ceil(n / 3)
     const handoffs = await interleave(fencings, { rounds }, async (fencing) => {
       const totals = await Promise.all(
-        tabs.pages.map((tab) =>
-          call(tab, 'handoff', Math.ceil(n / 3), `handoff-${fencing.name}`, fencing.name),
-        ),
+        tabs.pages.map((tab) => call(tab, 'handoff', perTab, `handoff-${fencing.name}`, fencing.name)),
       )
-      return Math.max(...totals) / (Math.ceil(n / 3) * 3)
+      return Math.max(...totals) / (perTab * tabs.pages.length)
     })
-    const storeRows = fencings.map((fencing) => {
-      const samples = alone.get(fencing)!
+    const aloneRows = fencings.map((fencing) => {
+      const times = alone.get(fencing)!.flat()
+      const handoff = handoffs.get(fencing)!
       return [
-        `${fencing.name} fencing`,
-        cell(
-          samples.map((times) => percentile(times, 0.5)),
-          3,
-          ' ms',
-        ),
-        cell(
-          samples.map((times) => percentile(times, 0.99)),
-          3,
-          ' ms',
-        ),
-        cell(handoffs.get(fencing)!, 3, ' ms'),
+        fencing.name === 'local' ? 'local' : 'IndexedDB',
+        num(percentile(times, 0.5), 2),
+        num(percentile(times, 0.99), 2),
+        num(percentile(handoff, 0.5), 2),
       ]
     })
-    const version = tabs.browser.version()
-    return [
-      header(
-        'Web Locks (`ky-pool/web-locks`), Chromium',
-        `Chromium ${version}, one context, pages on a loopback origin. ${num(n)} sequential calls per round and contender through a ky-pool client (\`client.get(url).text()\` of a 2-byte body; the shared limit as \`pool.shared\`); p50/p99 per call, each cell the median (min–max) of the rounds; "added" is the contender's p50 minus the p50 with no shared limit in the same round.`,
-        rounds,
+    return {
+      rows,
+      alone: table(
+        [
+          'Web Locks store alone: fencing',
+          'acquire + release p50',
+          'p99',
+          'hand-off, 3 tabs on a limit of 1, per permit',
+        ],
+        aloneRows,
       ),
-      '',
-      table(['per request', 'p50', 'p99', 'added at p50'], requestRows),
-      '',
-      'The store alone: acquire + release one after the other on a free limit of 4 (p50/p99 per permit), and three tabs looping acquire + release on one limit of 1 at once (ms per permit, every grant a wake-up across tabs or within one).',
-      '',
-      table(['store alone', 'acquire + release p50', 'p99', 'hand-off, 3 tabs, limit 1'], storeRows),
-    ].join('\n')
+    }
   } finally {
     await tabs.close()
     await server.close()
   }
 }
 
-const sections = [webLocks]
-for (const section of sections) console.log(`${await section()}\n`)
+console.log(
+  header(
+    'Shared limits: added latency per request (issue 10)',
+    'ms per request through a ky-pool client with `pool.shared` (limit never reached) against the same client without; p50/p99 pool every round.',
+  ),
+)
+console.log()
+const webLocksRun = await webLocks()
+if (typeof webLocksRun === 'string') console.log(`Web Locks: ${webLocksRun}`)
+console.log(
+  table(
+    ['engine', 'workload', 'plain p50', 'plain p99', 'shared p50', 'shared p99', 'added p50', 'added p99'],
+    typeof webLocksRun === 'string' ? [] : webLocksRun.rows,
+  ),
+)
+if (typeof webLocksRun !== 'string') console.log(`\n${webLocksRun.alone}`)

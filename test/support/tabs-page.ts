@@ -19,10 +19,16 @@ export interface TabsApi {
   /** Starts `count` calls at once through a client with a shared `limit` (one client per tab and limit). */
   start(count: number, limit: number, path?: string): void
   /**
-   * `count` calls one after the other through a ky-pool client, with a shared limit on Web Locks (or
-   * none when `limit` is 0); resolves with each call's time in ms.
+   * `count` calls through a ky-pool client, `width` at a time, with a shared limit on Web Locks (or none
+   * when `limit` is 0); resolves with each call's time in ms.
    */
-  sequential(count: number, limit: number, fencing: 'shared' | 'local', path: string): Promise<number[]>
+  calls(
+    count: number,
+    width: number,
+    limit: number,
+    fencing: 'shared' | 'local',
+    path: string,
+  ): Promise<number[]>
   /** The store alone: `count` acquire + release, one after the other; each one's time in ms. */
   cost(count: number, limit: number, fencing: 'shared' | 'local'): Promise<number[]>
   /** `count` acquire + release on a limit of 1 under `prefix`, for tabs running it at once; total ms. */
@@ -52,8 +58,8 @@ const clients = new Map<number, ReturnType<typeof pooled>['client']>()
 const api: TabsApi = {
   state,
   start(count, limit, path = '/work') {
-    let client = clients.get(limit)
-    if (client === undefined) clients.set(limit, (client = pooled(limit).client))
+    const client = clients.get(limit) ?? pooled(limit).client
+    clients.set(limit, client)
     for (let i = 0; i < count; i++) {
       state.started++
       void client
@@ -63,14 +69,19 @@ const api: TabsApi = {
         .catch((error: unknown) => state.failed.push(String(error)))
     }
   },
-  async sequential(count, limit, fencing, path) {
+  async calls(count, width, limit, fencing, path) {
     const { client, store } = pooled(limit, fencing, `bench-${fencing}`)
     const times: number[] = []
-    for (let i = 0; i < count; i++) {
-      const started = performance.now()
-      await client.get(`${location.origin}${path}?page=${page}&i=${i}`).text()
-      times.push(performance.now() - started)
+    let next = 0
+    const lane = async () => {
+      while (next < count) {
+        const i = next++
+        const started = performance.now()
+        await client.get(`${location.origin}${path}?page=${page}&i=${i}`).text()
+        times.push(performance.now() - started)
+      }
     }
+    await Promise.all(Array.from({ length: width }, lane))
     await store?.close()
     return times
   },
