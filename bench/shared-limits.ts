@@ -80,6 +80,7 @@ async function webLocks(): Promise<WebLocksRun | string> {
     const workloads = [
       { name: `${num(n)} requests one at a time, local fencing`, width: 1, fencing: 'local' as Fencing },
       { name: `${num(n)} requests one at a time, IndexedDB fencing`, width: 1, fencing: 'shared' as Fencing },
+      { name: `${num(n)} requests 20 at a time, local fencing`, width: 20, fencing: 'local' as Fencing },
       { name: `${num(n)} requests 20 at a time, IndexedDB fencing`, width: 20, fencing: 'shared' as Fencing },
     ]
     const rows: string[][] = []

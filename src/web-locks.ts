@@ -5,8 +5,8 @@
  * A limit of N for a key is N lock names; a permit is one name held (src/web-locks/key-locks.ts). The
  * browser queues and wakes the waiters and frees the names of a page that closes or crashes, so the
  * lease lasts exactly as long as the page that holds it: no TTL, no refresh timer, no heartbeat. The
- * fencing token comes from a counter in IndexedDB (src/web-locks/tokens.ts), pauses travel on a
- * `BroadcastChannel` (src/web-locks/pauses.ts).
+ * fencing token comes from a counter of the tab, or of the origin in IndexedDB (src/web-locks/tokens.ts);
+ * pauses travel on a `BroadcastChannel` (src/web-locks/pauses.ts).
  *
  * Scope is the origin (scheme, host, port), as for every Web Lock: tabs of other origins, other browser
  * profiles and other browsers do not share it.
@@ -41,10 +41,13 @@ export interface WebLocksStoreOptions {
    */
   locks?: Locks
   /**
-   * Where fencing tokens come from: `'shared'` (default where `indexedDB` exists) a counter in
-   * IndexedDB, greater than every token any tab handed out for the key; `'local'` a counter of this
-   * tab, which saves the IndexedDB transaction per permit (see bench/README.md) and is enough unless
-   * something downstream compares tokens across tabs (src/web-locks/tokens.ts says why).
+   * Where fencing tokens come from. `'local'` (default): a counter of this tab (of this realm), so
+   * tokens grow within a tab and follow the clock to the millisecond across tabs. `'shared'`: a counter
+   * in IndexedDB, greater than every token any tab of the origin handed out for the key, for apps that
+   * send tokens somewhere that compares them; it costs an IndexedDB transaction per permit (about 2 ms
+   * per request one at a time, more when many are granted at once: bench/README.md). Why local tokens
+   * are enough for Web Locks, when nothing compares them: src/web-locks/tokens.ts.
+   * @default 'local'
    */
   fencing?: FencingKind
 }
@@ -57,7 +60,7 @@ export const maxWebLocksLimit = 256
 
 export interface WebLocksStore extends LimitStore {
   readonly engine: 'web-locks'
-  /** Where this store's fencing tokens come from now ('local' after IndexedDB failed). */
+  /** Where this store's fencing tokens come from now ('local' when IndexedDB is missing or failed). */
   readonly fencing: FencingKind
 }
 
@@ -75,7 +78,7 @@ export function webLocksStore(options: WebLocksStoreOptions = {}): WebLocksStore
   const locks = options.locks ?? (globalThis.navigator as { locks?: Locks } | undefined)?.locks
   const idb = (globalThis as { indexedDB?: IdbFactory }).indexedDB
   const tokens =
-    options.fencing !== 'local' && idb !== undefined ? sharedTokens(idb, `${prefix}:fencing`) : localTokens()
+    options.fencing === 'shared' && idb !== undefined ? sharedTokens(idb, `${prefix}:fencing`) : localTokens()
   return new Store(prefix, locks, tokens)
 }
 

@@ -1,19 +1,22 @@
 /**
- * Fencing tokens for Web Locks permits: a number per key, greater than every token handed out before
- * for that key by any tab or worker of the origin.
+ * Fencing tokens for Web Locks permits: a number per key that grows.
  *
- * Shared (the default where `indexedDB` exists): one IndexedDB record per key, read and written in one
+ * Local (the default): a counter of this realm. Tokens grow within one tab (unique there) and follow the
+ * clock to the millisecond across tabs, but two tabs may hand out the same one. That is enough for Web
+ * Locks, and the reason is worth stating: a fencing token guards against a holder whose lease expired
+ * while it still acts (a paused process). A Web Lock has no expiry: the browser passes a name on only
+ * after its holder released it or its page is gone, so two live holders of one name cannot exist. And
+ * nothing in ky-pool reads the token. The price of the shared counter below is measured in
+ * bench/README.md ("Shared limits"): about 2 ms per request one at a time, more under concurrency.
+ *
+ * Shared (`fencing: 'shared'`, for apps that send tokens somewhere that compares them): greater than
+ * every token handed out before for that key by any tab or worker of the origin. One IndexedDB record per
+ * key, read and written in one
  * `readwrite` transaction. IndexedDB runs `readwrite` transactions over the same object store one after
  * the other, across every connection of the origin, so the increment is atomic without a lock of its own.
  * `durability: 'relaxed'` (Chromium, Firefox, Safari) skips the disk flush: a crash may lose the last
- * increments, which the clock floor below makes harmless. Measured cost: see bench/shared-limits.ts.
- *
- * Local (where there is no IndexedDB — Node's worker threads, Deno — or it cannot be opened: storage
- * blocked, a sandboxed frame): a counter of this realm. Tokens then grow within one copy but not across
- * copies. That is enough for Web Locks, and the reason is worth stating: a fencing token guards against
- * a holder whose lease expired while it still acts (a paused process). A Web Lock has no expiry: the
- * browser passes a name on only after its holder released it or its page is gone, so two live holders of
- * one name cannot exist, and the token is only a label.
+ * increments, which the clock floor below makes harmless. Where there is no IndexedDB (Node's worker
+ * threads, Deno) or it cannot be opened (storage blocked, a sandboxed frame), tokens are local.
  *
  * Both kinds start from a clock floor, `Date.now() × 1000`, so that tokens keep growing after site data
  * is cleared or a tab is reloaded (1,000 permits a millisecond per key before the floor is overtaken;

@@ -47,7 +47,7 @@ const state: TabState = { started: 0, completed: 0, failed: [] }
  * so that a store that fails shows as failed calls instead of quietly falling back to the local limit;
  * `retry: 0`, so that a call is one request.
  */
-function pooled(limit: number, fencing: 'shared' | 'local' = 'shared', prefix = 'ky-pool') {
+function pooled(limit: number, fencing?: 'shared' | 'local', prefix = 'ky-pool') {
   const store = limit > 0 ? webLocksStore({ fencing, prefix }) : undefined
   const shared = store === undefined ? undefined : sharedLimit({ store, limit, unreachable: 'closed' })
   return { client: createClient({ retry: 0, pool: { shared } }), store }
