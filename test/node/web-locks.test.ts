@@ -6,8 +6,11 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { PoolConfigError } from '../../src/errors/config.ts'
+import { QueueTimeoutError } from '../../src/index.ts'
 import { StoreUnreachable } from '../../src/limit-store.ts'
+import { sharedLimit } from '../../src/shared-limit.ts'
 import { type WebLocksStore, webLocksStore } from '../../src/web-locks.ts'
+import { harness, TraceLog } from '../support/pool-harness.ts'
 import { storeContract } from '../support/store-contract.ts'
 
 let serial = 0
@@ -263,4 +266,56 @@ describe("webLocksStore keeps the LimitStore contract (on Node's navigator.locks
     openTimers: () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length,
   })
   for (const check of checks) it(check.name, check.run, 20_000)
+})
+
+describe('webLocksStore under a ky-pool client (pool.shared)', () => {
+  const { start, client } = harness()
+
+  it('a request whose queueTimeout passes while another tab holds the permit fails with QueueTimeoutError, leaving no lock held or queued', async () => {
+    const server = await start()
+    const {
+      prefix,
+      stores: [other, mine],
+    } = tabs(2)
+    const holder = await other!.acquire(`ky-pool:${server.origin}`, 1)
+    const pooled = client({ pool: { queueTimeout: 30, shared: sharedLimit({ store: mine!, limit: 1 }) } })
+    const error = await pooled
+      .get(`${server.url}/json`)
+      .text()
+      .catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(QueueTimeoutError)
+    expect(server.stats().requests).toBe(0)
+    holder.release()
+    expect(await locksOf(prefix)).toEqual({ held: [], pending: [] })
+  })
+
+  it('two clients on two stores share one limit: the server never sees more than it', async () => {
+    const server = await start()
+    const {
+      prefix,
+      stores: [a, b],
+    } = tabs(2)
+    const calls = [a!, b!].flatMap((store) => {
+      const pooled = client({ pool: { perOrigin: 10, shared: sharedLimit({ store, limit: 3 }) } })
+      return Array.from({ length: 8 }, () => pooled.get(`${server.url}/hold?tag=t`).text())
+    })
+    for (let answered = 0; answered < 16; ) {
+      await server.waitForRequests(Math.min(16, answered + 3))
+      expect(server.stats().inFlight).toBeLessThanOrEqual(3)
+      answered += server.release('t')
+    }
+    expect(await Promise.all(calls)).toHaveLength(16)
+    expect(server.stats().peakInFlight).toBe(3)
+    expect(await locksOf(prefix)).toEqual({ held: [], pending: [] })
+  })
+
+  it('without navigator.locks the client fails open to its local limit, with a store-unreachable trace event', async () => {
+    const server = await start()
+    const log = new TraceLog()
+    const store = webLocksStore({ locks: {} as never })
+    stores.push(store)
+    const pooled = client({ pool: { trace: log.trace, shared: sharedLimit({ store, limit: 1 }) } })
+    expect(await pooled.get(`${server.url}/json`).json()).toEqual({ ok: true })
+    expect(log.of('store-unreachable')).toHaveLength(1)
+  })
 })
