@@ -52,6 +52,8 @@ export class Pauses {
       if (typeof message?.key === 'string' && typeof message.until === 'number')
         this.#tell(message.key, message.until)
     }
+    // Node's channel keeps the process alive while it listens; a store nobody closed must not.
+    ;(channel as { unref?: () => void }).unref?.()
     this.#channel = channel
     return channel
   }
