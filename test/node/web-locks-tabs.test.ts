@@ -23,6 +23,11 @@ afterAll(async () => {
   await server?.close()
 })
 
+/** Fails a wait at the first moment the server has more calls in flight than the shared limit. */
+const overLimit = () =>
+  server.inFlight > limit &&
+  `${server.inFlight} calls in flight at the server, over the shared limit of ${limit}`
+
 /** A fresh context with three pages on the server (a page closed by one test is not reused). */
 async function threeTabs(): Promise<Tabs> {
   await tabs?.close()
@@ -59,10 +64,11 @@ describe.skipIf(!browserFound)(
           () =>
             server.completed - completedBefore === answered &&
             server.inFlight === Math.min(limit, 18 - answered),
+          overLimit,
         )
         server.releaseOne()
       }
-      await server.waitFor(() => server.completed - completedBefore === 18)
+      await server.waitFor(() => server.completed - completedBefore === 18, overLimit)
       expect(server.peak).toBe(4)
       for (const page of pages) {
         await page.waitForFunction(
@@ -82,18 +88,18 @@ describe.skipIf(!browserFound)(
       server.peak = server.inFlight
       const completedBefore = server.completed
       await start(first, 4)
-      await server.waitFor(() => server.byPage.get('1') === 4)
+      await server.waitFor(() => server.byPage.get('1') === 4, overLimit)
       await start(second, 3)
       await start(third, 3)
       await queuedFrom(second, 2) // the second and third tabs wait at the browser's lock manager
       expect(server.inFlight).toBe(4) // every permit is the first tab's, held at the server
 
       await first.close() // its held calls are dropped, its locks freed by the browser
-      await server.waitFor(() => server.byPage.get('1') === 0 && server.inFlight === 4)
+      await server.waitFor(() => server.byPage.get('1') === 0 && server.inFlight === 4, overLimit)
       expect((server.byPage.get('2') ?? 0) + (server.byPage.get('3') ?? 0)).toBe(4)
 
       server.releaseAll()
-      await server.waitFor(() => server.completed - completedBefore === 4 && server.inFlight === 2)
+      await server.waitFor(() => server.completed - completedBefore === 4 && server.inFlight === 2, overLimit)
       server.releaseAll()
       for (const page of [second, third]) {
         await page.waitForFunction(

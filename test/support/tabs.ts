@@ -23,8 +23,12 @@ export interface TabsServer {
   /** In flight per page (`?page=`). */
   byPage: Map<string, number>
   completed: number
-  /** Resolves once `predicate()` holds, re-checked on every change of the counts above. */
-  waitFor(predicate: () => boolean): Promise<void>
+  /**
+   * Resolves once `predicate()` holds, re-checked on every change of the counts above; rejects as soon
+   * as `broken()` holds (with what it returns as the message), so that a test fails at the first wrong
+   * count instead of at its timeout.
+   */
+  waitFor(predicate: () => boolean, broken?: () => string | false): Promise<void>
   /** Answers the oldest held call; returns false when none is held. */
   releaseOne(): boolean
   releaseAll(): void
@@ -87,9 +91,15 @@ export async function startTabsServer(script: string): Promise<TabsServer> {
   const live = () => held.filter((res) => !res.destroyed && !res.writableEnded)
   return Object.assign(state, {
     url: `http://127.0.0.1:${port}`,
-    waitFor(predicate: () => boolean) {
-      return new Promise<void>((resolve) => {
+    waitFor(predicate: () => boolean, broken?: () => string | false) {
+      return new Promise<void>((resolve, reject) => {
         const check = () => {
+          const wrong = broken?.()
+          if (wrong) {
+            changed.off('change', check)
+            reject(new Error(wrong))
+            return
+          }
           if (!predicate()) return
           changed.off('change', check)
           resolve()
