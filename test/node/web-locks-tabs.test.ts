@@ -110,6 +110,21 @@ describe.skipIf(!browserFound)(
       expect(server.peak).toBe(4)
     })
 
+    it('a tab that navigates away frees its permits for the other tabs', async () => {
+      const { pages } = await threeTabs()
+      const [first, second] = pages as [Tabs['pages'][number], Tabs['pages'][number]]
+      await start(first, 4)
+      await server.waitFor(() => server.byPage.get('1') === 4, overLimit)
+      await start(second, 2)
+      await queuedFrom(second, 1)
+      await first.goto(`${server.url}/?page=gone`) // the document holding the locks is unloaded
+      await server.waitFor(() => server.byPage.get('1') === 0 && server.byPage.get('2') === 2, overLimit)
+      server.releaseAll()
+      await second.waitForFunction(
+        () => (globalThis as unknown as { tabs: TabsApi }).tabs.state.completed === 2,
+      )
+    })
+
     it('keeps the LimitStore contract in Chromium, with fencing tokens from IndexedDB (all but the timed peak)', async () => {
       const { pages } = await threeTabs()
       const results = await pages[0]!.evaluate(() =>
