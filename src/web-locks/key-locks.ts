@@ -131,8 +131,8 @@ export class KeyLocks {
 
   /**
    * Pumps at the end of this turn, so that a burst of acquires made in one go (`Promise.all` of many
-   * calls) is seen whole: the waiting mode at once, every free name granted in one round trip, instead
-   * of a probe for the first call and the rest after it.
+   * calls) is seen whole: one probe per waiter, all in one round trip, instead of a probe for the first
+   * call and the rest only after it answered.
    */
   #pumpSoon(): void {
     if (this.#pumpQueued) return
