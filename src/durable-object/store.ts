@@ -1,0 +1,415 @@
+/**
+ * `durableObjectStore(namespace)`: the `LimitStore` whose engine is the `KyPoolLimits` Durable Object
+ * (object.ts), for a limit shared by every isolate and every invocation of one or more Workers.
+ *
+ * Workers' rules shape it (src/runtime.ts): a promise of one invocation resolved from another is
+ * cancelled, and a stub or a timer belongs to the invocation that made it. So everything here is per
+ * invocation — the session with the object, the local queue, the refresh timer — and one invocation's
+ * release never wakes another's waiter in the Worker: that hand-over happens in the object, which
+ * answers the other invocation's pending call. The store itself may live at module scope.
+ *
+ * Per invocation and object: one session (`open`, a billed request; the calls through it are not), one
+ * timer while it holds or asks for permits, which refreshes its leases every `refreshEvery` ms and is
+ * also the liveness check: a session that does not answer within `timeout` is dropped and its waiters
+ * get a `StoreUnreachable` (so a lost object is noticed within `refreshEvery + timeout`, never a hang).
+ * Waiters of one key are asked for in calls of up to `batch` permits, made once per microtask: a
+ * `Promise.all` of 20 requests with `batch: 20` is one round trip.
+ */
+import { PoolConfigError } from '../errors/config.ts'
+import type { LimitStore, SharedAcquireOptions, SharedPermit } from '../limit-store.ts'
+import { StoreUnreachable } from '../limit-store.ts'
+import { keepAliveUntil, perInvocation } from '../runtime.ts'
+import type { LimitSessionStub, LimitsNamespace, LimitsObjectStub } from './platform.ts'
+
+export interface DurableObjectStoreOptions {
+  /**
+   * Ms a permit lives on the object's clock unless refreshed; default 30,000. A Worker invocation that
+   * vanished without its session being disposed loses its permits within this time.
+   */
+  ttl?: number
+  /** Ms between refreshes of the leases an invocation holds (and liveness checks); default `ttl / 3`. */
+  refreshEvery?: number
+  /** Ms the object may take to open a session or answer a refresh before it counts as unreachable; default 5,000. */
+  timeout?: number
+  /** Most permits asked for in one call and handed out locally; default 1 (no batching). */
+  batch?: number
+  /**
+   * The name of the object that keeps `key`'s limit; default one object per key (`(key) => key`), which
+   * spreads the load (an object serves some 1,000 requests/s). Return a constant to keep every key in one object.
+   */
+  objectName?: (key: string) => string
+}
+
+const ENGINE = 'durable-object'
+
+interface Settings {
+  ttl: number
+  refreshEvery: number
+  timeout: number
+  batch: number
+  objectName: (key: string) => string
+}
+
+/** A `LimitStore` kept by the `KyPoolLimits` Durable Object bound as `namespace`. */
+export function durableObjectStore(
+  namespace: LimitsNamespace,
+  options: DurableObjectStoreOptions = {},
+): LimitStore {
+  if (typeof namespace?.idFromName !== 'function' || typeof namespace.get !== 'function') {
+    throw new PoolConfigError(
+      'durableObjectStore(namespace)',
+      namespace,
+      "a Durable Object namespace binding of the KyPoolLimits class (e.g. env.KY_POOL_LIMITS, bound in wrangler's durable_objects.bindings)",
+    )
+  }
+  const settings = validate(options)
+  const connections = perInvocation(() => new Map<string, Connection>())
+  const connection = (key: string) => {
+    const name = settings.objectName(key)
+    const open = connections()
+    let found = open.get(name)
+    if (found === undefined) {
+      found = new Connection(namespace, name, settings)
+      open.set(name, found)
+    }
+    return found
+  }
+  return {
+    engine: ENGINE,
+    acquire: (key, limit, acquireOptions) => connection(key).acquire(key, limit, acquireOptions),
+    async close() {
+      const open = connections()
+      for (const found of open.values()) found.close()
+      open.clear()
+    },
+  }
+}
+
+function validate(options: DurableObjectStoreOptions): Settings {
+  const ms = (name: keyof DurableObjectStoreOptions, value: unknown, min: number) => {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+      throw new PoolConfigError(`durableObjectStore options.${name}`, value, `a number of ms ≥ ${min}`)
+    }
+    return value
+  }
+  const ttl = ms('ttl', options.ttl ?? 30_000, 50)
+  const refreshEvery = ms('refreshEvery', options.refreshEvery ?? ttl / 3, 10)
+  if (refreshEvery >= ttl) {
+    throw new PoolConfigError(
+      'durableObjectStore options.refreshEvery',
+      refreshEvery,
+      `below ttl (${ttl} ms)`,
+    )
+  }
+  const batch = options.batch ?? 1
+  if (!Number.isInteger(batch) || batch < 1 || batch > 100) {
+    throw new PoolConfigError('durableObjectStore options.batch', batch, 'an integer from 1 to 100')
+  }
+  const objectName = options.objectName ?? ((key: string) => key)
+  if (typeof objectName !== 'function') {
+    throw new PoolConfigError('durableObjectStore options.objectName', objectName, 'a function (key) => name')
+  }
+  return { ttl, refreshEvery, timeout: ms('timeout', options.timeout ?? 5_000, 1), batch, objectName }
+}
+
+/** `promise`, or a StoreUnreachable if it does not settle within `ms`. */
+function withTimeout<T>(promise: Promise<T>, ms: number, doing: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new StoreUnreachable(ENGINE, `no answer within ${ms} ms to ${doing}`)),
+      ms,
+    )
+  })
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer))
+}
+
+const unreachable = (error: unknown, doing: string) =>
+  error instanceof StoreUnreachable
+    ? error
+    : new StoreUnreachable(ENGINE, `${doing} failed: ${(error as Error)?.message ?? String(error)}`, {
+        cause: error,
+      })
+
+class Waiter {
+  readonly priority: number
+  readonly resolve: (permit: SharedPermit) => void
+  readonly reject: (reason: unknown) => void
+  readonly signal: AbortSignal | undefined
+  onAbort: (() => void) | undefined
+  constructor(
+    priority: number,
+    resolve: (permit: SharedPermit) => void,
+    reject: (reason: unknown) => void,
+    signal: AbortSignal | undefined,
+  ) {
+    this.priority = priority
+    this.resolve = resolve
+    this.reject = reject
+    this.signal = signal
+  }
+  /** Leaves the signal: the waiter was answered. */
+  settle(): void {
+    if (this.onAbort !== undefined) this.signal?.removeEventListener('abort', this.onAbort)
+    this.onAbort = undefined
+  }
+}
+
+/** One key's local queue in one invocation. */
+class LocalKey {
+  /** Highest priority first, FIFO within one. */
+  readonly waiters: Waiter[] = []
+  /** Permits asked of the object and not answered yet. */
+  asked = 0
+  limit = 1
+  pumpQueued = false
+}
+
+class Permit implements SharedPermit {
+  readonly token: number
+  #release: (() => void) | undefined
+  constructor(token: number, release: () => void) {
+    this.token = token
+    this.#release = release
+  }
+  release(): void {
+    const release = this.#release
+    this.#release = undefined
+    release?.()
+  }
+}
+
+/** One invocation's dealings with one object: its session, local queues, held permits and timer. */
+class Connection {
+  readonly #namespace: LimitsNamespace
+  readonly #name: string
+  readonly #settings: Settings
+  #session: Promise<LimitSessionStub> | undefined
+  readonly #keys = new Map<string, LocalKey>()
+  #held = 0
+  #timer: ReturnType<typeof setTimeout> | undefined
+  /** Releases not yet sent, per key: sent together once per microtask. */
+  #releases = new Map<string, number[]>()
+  #closed = false
+
+  constructor(namespace: LimitsNamespace, name: string, settings: Settings) {
+    this.#namespace = namespace
+    this.#name = name
+    this.#settings = settings
+  }
+
+  acquire(key: string, limit: number, options: SharedAcquireOptions = {}): Promise<SharedPermit> {
+    const { signal, priority = 0 } = options
+    if (signal?.aborted) return Promise.reject(signal.reason)
+    if (this.#closed) return Promise.reject(new StoreUnreachable(ENGINE, 'the store was closed'))
+    const local = this.#local(key)
+    local.limit = limit
+    let waiter!: Waiter
+    const promise = new Promise<SharedPermit>((resolve, reject) => {
+      waiter = new Waiter(priority, resolve, reject, signal)
+    })
+    let index = local.waiters.length
+    while (index > 0 && local.waiters[index - 1]!.priority < priority) index--
+    local.waiters.splice(index, 0, waiter)
+    if (signal !== undefined) {
+      waiter.onAbort = () => this.#abort(key, local, waiter)
+      signal.addEventListener('abort', waiter.onAbort, { once: true })
+    }
+    this.#schedulePump(key, local)
+    return promise
+  }
+
+  close(): void {
+    this.#closed = true
+    this.#failAll(new StoreUnreachable(ENGINE, 'the store was closed'))
+    this.#flushReleases()
+    this.#stopTimer()
+    void this.#session?.then(
+      (session) => session[Symbol.dispose](),
+      () => {},
+    )
+    this.#session = undefined
+  }
+
+  #local(key: string): LocalKey {
+    let local = this.#keys.get(key)
+    if (local === undefined) {
+      local = new LocalKey()
+      this.#keys.set(key, local)
+    }
+    return local
+  }
+
+  #schedulePump(key: string, local: LocalKey): void {
+    if (local.pumpQueued) return
+    local.pumpQueued = true
+    queueMicrotask(() => {
+      local.pumpQueued = false
+      this.#pump(key, local)
+    })
+  }
+
+  /** Asks the object for the permits of the waiters nobody asked for yet, `batch` per call. */
+  #pump(key: string, local: LocalKey): void {
+    let wanted = local.waiters.length - local.asked
+    while (wanted > 0) {
+      const want = Math.min(wanted, this.#settings.batch)
+      wanted -= want
+      local.asked += want
+      this.#ask(key, local, want)
+    }
+  }
+
+  #ask(key: string, local: LocalKey, want: number): void {
+    this.#armTimer()
+    this.#open()
+      .then((session) => session.acquire(key, local.limit, want))
+      .then(
+        (tokens) => {
+          local.asked -= want
+          this.#deliver(key, local, tokens)
+          this.#pump(key, local)
+        },
+        (error) => {
+          local.asked -= want
+          this.#forgetSession()
+          for (const waiter of local.waiters.splice(0, want)) {
+            waiter.settle()
+            waiter.reject(unreachable(error, 'acquire'))
+          }
+        },
+      )
+  }
+
+  /** Gives granted tokens to the first waiters; tokens nobody waits for any more go back at once. */
+  #deliver(key: string, local: LocalKey, tokens: readonly number[]): void {
+    for (const token of tokens) {
+      const waiter = local.waiters.shift()
+      if (waiter === undefined || this.#closed) {
+        this.#queueRelease(key, token)
+        continue
+      }
+      waiter.settle()
+      this.#held++
+      waiter.resolve(new Permit(token, () => this.#release(key, token)))
+    }
+    this.#cancelIfNobodyWaits(key, local)
+  }
+
+  #abort(key: string, local: LocalKey, waiter: Waiter): void {
+    const index = local.waiters.indexOf(waiter)
+    if (index === -1) return
+    local.waiters.splice(index, 1)
+    waiter.onAbort = undefined
+    waiter.reject(waiter.signal!.reason)
+    this.#cancelIfNobodyWaits(key, local)
+  }
+
+  /** The object still has calls of ours pending but nobody here waits: it answers them with nothing. */
+  #cancelIfNobodyWaits(key: string, local: LocalKey): void {
+    if (local.waiters.length > 0 || local.asked === 0) return
+    this.#send((session) => session.cancel(key))
+  }
+
+  #release(key: string, token: number): void {
+    this.#held--
+    this.#queueRelease(key, token)
+  }
+
+  #queueRelease(key: string, token: number): void {
+    const tokens = this.#releases.get(key)
+    if (tokens !== undefined) {
+      tokens.push(token)
+      return
+    }
+    this.#releases.set(key, [token])
+    if (this.#releases.size === 1) queueMicrotask(() => this.#flushReleases())
+  }
+
+  #flushReleases(): void {
+    const releases = this.#releases
+    if (releases.size === 0) return
+    this.#releases = new Map()
+    for (const [key, tokens] of releases) this.#send((session) => session.release(key, tokens))
+    if (this.#held === 0 && !this.#asking()) this.#stopTimer()
+  }
+
+  /**
+   * A call that needs no answer, through the open session only: a session that is gone took its leases
+   * and waits with it (disposal), or they end with their TTL. Kept alive past the response (waitUntil).
+   */
+  #send(call: (session: LimitSessionStub) => Promise<unknown>): void {
+    const session = this.#session
+    if (session === undefined) return
+    keepAliveUntil(session.then(call).catch(() => {}))
+  }
+
+  #open(): Promise<LimitSessionStub> {
+    if (this.#session === undefined) {
+      const stub = this.#namespace.get(this.#namespace.idFromName(this.#name) as never) as LimitsObjectStub
+      const session = withTimeout(
+        Promise.resolve(stub.open(this.#settings.ttl)),
+        this.#settings.timeout,
+        'open a session',
+      )
+      this.#session = session
+      session.catch(() => {
+        if (this.#session === session) this.#session = undefined
+      })
+    }
+    return this.#session
+  }
+
+  #asking(): boolean {
+    for (const local of this.#keys.values()) if (local.asked > 0 || local.waiters.length > 0) return true
+    return false
+  }
+
+  #armTimer(): void {
+    if (this.#timer !== undefined) return
+    this.#timer = setTimeout(() => this.#tick(), this.#settings.refreshEvery)
+  }
+
+  #stopTimer(): void {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+  }
+
+  /** Every `refreshEvery` while holding or asking: refresh the leases; no answer in `timeout` = lost. */
+  #tick(): void {
+    this.#timer = undefined
+    const session = this.#session
+    if (session === undefined || (this.#held === 0 && !this.#asking())) return
+    this.#armTimer()
+    withTimeout(
+      session.then((open) => open.refresh()),
+      this.#settings.timeout,
+      'refresh its leases',
+    ).catch((error) => {
+      if (this.#session !== session) return
+      this.#forgetSession()
+      this.#failAll(unreachable(error, 'refresh'))
+    })
+  }
+
+  /** The session failed: forget it (the next acquire opens another) and let the object drop it. */
+  #forgetSession(): void {
+    const session = this.#session
+    if (session === undefined) return
+    this.#session = undefined
+    void session.then(
+      (open) => open[Symbol.dispose](),
+      () => {},
+    )
+  }
+
+  #failAll(reason: unknown): void {
+    for (const local of this.#keys.values()) {
+      for (const waiter of local.waiters.splice(0)) {
+        waiter.settle()
+        waiter.reject(reason)
+      }
+    }
+    if (this.#held === 0) this.#stopTimer()
+  }
+}
