@@ -1,7 +1,8 @@
 /**
  * The published package, as a consumer gets it: build, `npm pack`, unpack into a fresh project, then
  * import `ky-pool` and `ky-pool/testing` from it and make real requests, with the newest ky we develop
- * against and with the lowest the peer range claims (the `ky-lowest` npm alias); publint and
+ * against and with the lowest the peer range claims (the `ky-lowest` npm alias); bundle a Worker that
+ * uses `ky-pool/durable-object` from it and run it in workerd (Miniflare); publint and
  * arethetypeswrong check the exports map and types. Prints "package: N passed, N failed".
  */
 import { execFileSync } from 'node:child_process'
@@ -33,6 +34,37 @@ if (typeof createClient !== 'function' || QueueTimeoutError.name !== 'QueueTimeo
 await assertNoLeaks(client)
 server.close()
 console.log('consumer ok')`
+
+/** A user's Worker: the class exported, the store made from the binding, one permit taken and given back. */
+const durableObjectWorker = `import { KyPoolLimits, durableObjectStore } from 'ky-pool/durable-object'
+export { KyPoolLimits }
+export default {
+  async fetch(request, env) {
+    const store = durableObjectStore(env.KY_POOL_LIMITS)
+    const permit = await store.acquire('https://api.example', 2)
+    permit.release()
+    return Response.json({ token: permit.token, engine: store.engine })
+  },
+}`
+
+/** Bundles worker.js as Wrangler would (the \`workerd\` condition) and runs it in Miniflare. */
+const durableObjectRunner = (root: string) => `import { createRequire } from 'node:module'
+const require = createRequire(${JSON.stringify(join(root, 'package.json'))})
+const { build } = await import(require.resolve('rolldown'))
+const { Miniflare, convertV4MiniflareOptions } = await import(require.resolve('miniflare'))
+const bundled = await build({ input: 'worker.js', write: false, platform: 'neutral',
+  external: (id) => id.startsWith('cloudflare:') || id.startsWith('node:'),
+  resolve: { conditionNames: ['workerd', 'worker', 'import', 'default'] },
+  output: { format: 'esm', codeSplitting: false } })
+const mf = new Miniflare(convertV4MiniflareOptions({ modules: true, script: bundled.output[0].code,
+  compatibilityDate: '2026-04-01', durableObjects: { KY_POOL_LIMITS: { className: 'KyPoolLimits', useSQLite: true } } }))
+try {
+  const body = await (await mf.dispatchFetch('http://worker.test/')).json()
+  if (body.token !== 1 || body.engine !== 'durable-object') throw new Error(JSON.stringify(body))
+  console.log('worker ok')
+} finally {
+  await mf.dispose()
+}`
 
 try {
   check('npm run build emits dist/', () => run('npm', ['run', 'build', '--silent']))
@@ -73,6 +105,20 @@ try {
       },
     )
   }
+  check(
+    'a Worker bundled from the tarball exports KyPoolLimits from ky-pool/durable-object, binds it, and takes and gives back a permit in workerd',
+    () => {
+      const app = join(work, 'app-worker')
+      mkdirSync(join(app, 'node_modules/ky-pool'), { recursive: true })
+      run('tar', ['-xzf', tarball, '-C', join(app, 'node_modules/ky-pool'), '--strip-components=1'])
+      symlinkSync(join(root, 'node_modules/ky'), join(app, 'node_modules/ky'))
+      writeFileSync(join(app, 'package.json'), '{ "type": "module" }')
+      writeFileSync(join(app, 'worker.js'), durableObjectWorker)
+      writeFileSync(join(app, 'run.js'), durableObjectRunner(root))
+      const out = run(process.execPath, ['run.js'], app)
+      if (!out.includes('worker ok')) throw new Error(out)
+    },
+  )
   check('publint finds nothing wrong', () => run(bin('publint'), ['--strict']))
   check('arethetypeswrong: types resolve for ESM and bundlers', () =>
     run(bin('attw'), ['--pack', '.', '--profile', 'esm-only']),
