@@ -67,7 +67,7 @@ async function call<T = CallReport>(worker: string, query: Record<string, string
     up: server.url,
     ...Object.fromEntries(Object.entries(query).map(([k, v]) => [k, String(v)])),
   })
-  const fetcher = await mf!.getWorker(worker)
+  const fetcher = (await mf!.getWorker(worker)) as unknown as { fetch(url: string): Promise<Response> }
   const res = await fetcher.fetch(`http://worker.test/?${params}`)
   expect(res.status).toBe(200)
   return (await res.json()) as T
