@@ -54,6 +54,8 @@ const runs: BenchRun[] = [
   // Issue 14 item 5: per-origin caps 6/12/24/∞ against plain ky on cold and warm h1 bursts of 60 and 200 at 20
   // and 80 ms RTT, Node and Deno (about 4 minutes on 2 cores). Not by default: it informs a default, it guards none.
   { name: 'caps', script: 'caps.ts', byDefault: false },
+  // Issue 10: what a limit shared beyond one process adds per request (p50/p99), per engine (about a minute).
+  { name: 'shared-limits', script: 'shared-limits.ts', byDefault: false },
   {
     name: 'soak-100k-silent',
     script: 'soak.ts',
