@@ -64,6 +64,7 @@ export function durableObjectStore(
   }
   const settings = validate(options)
   const connections = perInvocation(() => new Map<string, Connection>())
+  let closed = false
   const connection = (key: string) => {
     const name = settings.objectName(key)
     const open = connections()
@@ -76,8 +77,13 @@ export function durableObjectStore(
   }
   return {
     engine: ENGINE,
-    acquire: (key, limit, acquireOptions) => connection(key).acquire(key, limit, acquireOptions),
+    acquire: (key, limit, acquireOptions) =>
+      closed
+        ? Promise.reject(new StoreUnreachable(ENGINE, 'the store was closed'))
+        : connection(key).acquire(key, limit, acquireOptions),
+    /** Closes this invocation's sessions (another invocation's are not this one's to touch; they end with it). */
     async close() {
+      closed = true
       const open = connections()
       for (const found of open.values()) found.close()
       open.clear()

@@ -10,6 +10,7 @@ import { convertV4MiniflareOptions, Miniflare } from 'miniflare'
 import { build } from 'rolldown'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type MockLoopback, startMockLoopback } from '../../mocks/loopback.ts'
+import { storeContract } from '../support/store-contract.ts'
 import type { CallReport } from '../workerd/fixtures/limits-worker.ts'
 
 const root = resolve(import.meta.dirname, '../..')
@@ -17,12 +18,13 @@ const workers = ['a', 'b', 'c'] as const
 
 let server: MockLoopback
 let script: string
+let contract: Miniflare
 let persist: string
 let mf: Miniflare | undefined
 
-async function bundle(): Promise<string> {
+async function bundle(fixture = 'limits-worker.ts'): Promise<string> {
   const bundled = await build({
-    input: resolve(root, 'test/workerd/fixtures/limits-worker.ts'),
+    input: resolve(root, 'test/workerd/fixtures', fixture),
     write: false,
     platform: 'neutral',
     external: (id) => id.startsWith('node:') || id.startsWith('cloudflare:'),
@@ -55,8 +57,18 @@ beforeAll(async () => {
   script = await bundle()
   persist = mkdtempSync(join(tmpdir(), 'ky-pool-do-'))
   mf = await start()
+  contract = new Miniflare(
+    convertV4MiniflareOptions({
+      modules: true,
+      script: await bundle('contract-worker.ts'),
+      compatibilityDate: '2026-04-01',
+      durableObjects: { LIMITS: { className: 'KyPoolLimits', useSQLite: true } },
+    }),
+  )
+  await contract.ready
 }, 30_000)
 afterAll(async () => {
+  await contract?.dispose()
   await mf?.dispose()
   await server?.close()
   rmSync(persist, { recursive: true, force: true })
@@ -156,4 +168,19 @@ describe('a limit shared through the KyPoolLimits Durable Object, in real worker
     expect(after.waitedMs).toBeGreaterThanOrEqual(1_000)
     expect(after.token).toBeGreaterThan(before.token)
   }, 30_000)
+})
+
+// The names only, to make one test per check; each runs inside workerd (test/workerd/fixtures/contract-worker.ts).
+const contractChecks = storeContract({
+  open: async () => ({ copies: [], close: async () => {} }),
+  unreachable: async () => ({}) as never,
+})
+
+describe('durableObjectStore() keeps the LimitStore contract (test/support/store-contract.ts), in workerd', () => {
+  contractChecks.forEach((check, index) => {
+    it(check.name, async () => {
+      const res = await contract.dispatchFetch(`http://worker.test/?check=${index}`)
+      expect(await res.json()).toEqual({ ok: true })
+    }, 20_000)
+  })
 })
