@@ -150,6 +150,38 @@ describe('a limit shared through the KyPoolLimits Durable Object, in real worker
     expect(await inspect('abort')).toEqual({ held: 0, queued: 0, token: 1 })
   })
 
+  it('through ky-pool clients (pool.shared): 3 Workers × 20 concurrent invocations, shared limit 5: peak exactly 5, all complete', async () => {
+    server.reset()
+    const calls = workers.flatMap((worker) =>
+      Array.from({ length: 20 }, () =>
+        call<{ status: number; text: boolean }>(worker, {
+          scenario: 'pool',
+          key: 'unused',
+          limit: 5,
+          ms: 40,
+        }),
+      ),
+    )
+    const reports = await Promise.all(calls)
+    expect(reports.filter((report) => report.status !== 200 || !report.text)).toEqual([])
+    expect(server.stats().peakInFlight).toBe(5)
+    const key = `ky-pool:${new URL(server.url).origin}`
+    expect(await inspect(key)).toMatchObject({ held: 0, queued: 0, token: 60 })
+  }, 30_000)
+
+  it('through a ky-pool client, an invocation that returns with a body it never read gives its permit back within a second, not at the 30 s TTL', async () => {
+    const key = `ky-pool:${new URL(server.url).origin}`
+    const before = await inspect(key)
+    const unread = await call<{ status: number }>('a', { scenario: 'pool-unread', limit: 5 })
+    expect(unread.status).toBe(200)
+    const returned = performance.now()
+    while ((await inspect(key)).held > 0) {
+      expect(performance.now() - returned, 'ms until the permit is back').toBeLessThan(1_000)
+    }
+    // ky-pool's watchdog cancelled the body after leakAfter (200 ms); the body settled; the permit went back.
+    expect(await inspect(key)).toEqual({ held: 0, queued: 0, token: before.token + 1 })
+  }, 20_000)
+
   it('a restarted object still counts the leases it had (for one TTL from the restart) and never reuses a token', async () => {
     const stale = call('a', {
       scenario: 'stale',
