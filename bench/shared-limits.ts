@@ -5,8 +5,9 @@
  *
  * Durable Object (workerd via Miniflare): bench/support/shared-limits-worker.ts, bundled from src/ with
  * rolldown, bound to a `KyPoolLimits` namespace (SQLite-backed, local), makes GETs of a loopback server
- * in a Node child process, plain or each inside a permit from `durableObjectStore()` (acquire before the
- * request, release after its body). Workloads:
+ * in a Node child process through a ky-pool client, without a shared limit or with `pool.shared` kept by
+ * `durableObjectStore()` (a permit taken after the local slot, given back when the body settles), limit
+ * 100. Workloads:
  * - one request per invocation, invocations one after another: each opens its session with the object
  *   (the billed request), then acquires; timed in Node around `dispatchFetch` (µs resolution);
  * - `SHARED_N` requests in one invocation, one at a time, then 20 at a time with `batch` 1 and 20: the
@@ -128,7 +129,7 @@ async function durableObjectRows(): Promise<string[][]> {
 console.log(
   header(
     'Shared limits: added latency per request (issue 10)',
-    'ms per request with a limit shared beyond one process (never reached) against none; p50/p99 pool every round.',
+    'ms per request through a ky-pool client with `pool.shared` (limit never reached) against the same client without; p50/p99 pool every round.',
   ),
 )
 console.log()

@@ -1,12 +1,12 @@
 /**
  * The Worker bench/shared-limits.ts runs in Miniflare: one invocation makes `n` GETs of `${up}/json`,
- * `c` at a time, each either plain (`mode=plain`) or inside a permit of a limit shared through the
- * `KyPoolLimits` Durable Object (`mode=shared`, `limit`, `batch`), and returns each request's time
- * (workerd's `performance.now()`, which advances with I/O; whole ms).
+ * `c` at a time, through a ky-pool client made at module scope — without a shared limit (`mode=plain`),
+ * or with `pool.shared` kept by the `KyPoolLimits` Durable Object (`mode=shared`, `limit`, `batch`) —
+ * and returns each request's time (workerd's `performance.now()`, which advances with I/O; whole ms).
  */
-
 import { durableObjectStore, KyPoolLimits, type LimitsNamespace } from '../../src/durable-object/index.ts'
-import type { LimitStore } from '../../src/limit-store.ts'
+import { createClient } from '../../src/index.ts'
+import { sharedLimit } from '../../src/shared-limit.ts'
 
 export { KyPoolLimits }
 
@@ -14,7 +14,22 @@ export interface SharedLimitsRun {
   latencies: number[]
 }
 
-const stores = new Map<number, LimitStore>()
+type Client = ReturnType<typeof createClient>
+const clients = new Map<string, Client>()
+
+function clientFor(env: { LIMITS: LimitsNamespace }, mode: string, limit: number, batch: number): Client {
+  const name = `${mode} ${limit} ${batch}`
+  let client = clients.get(name)
+  if (client === undefined) {
+    const store = mode === 'shared' ? durableObjectStore(env.LIMITS, { batch }) : undefined
+    client = createClient({
+      retry: 0,
+      pool: store === undefined ? {} : { shared: sharedLimit({ store, limit, unreachable: 'closed' }) },
+    })
+    clients.set(name, client)
+  }
+  return client
+}
 
 export default {
   async fetch(request: Request, env: { LIMITS: LimitsNamespace }): Promise<Response> {
@@ -24,24 +39,14 @@ export default {
     const limit = Number(params.get('limit') ?? 100)
     const batch = Number(params.get('batch') ?? 1)
     const up = params.get('up') ?? ''
-    let store: LimitStore | undefined
-    if (params.get('mode') === 'shared') {
-      store = stores.get(batch)
-      if (store === undefined) {
-        store = durableObjectStore(env.LIMITS, { batch })
-        stores.set(batch, store)
-      }
-    }
+    const client = clientFor(env, params.get('mode') ?? 'plain', limit, batch)
     const latencies: number[] = []
     let started = 0
     const lane = async () => {
       while (started < n) {
         started++
         const t0 = performance.now()
-        const permit = await store?.acquire('bench', limit)
-        const res = await fetch(`${up}/json`)
-        await res.arrayBuffer()
-        permit?.release()
+        await client.get(`${up}/json`).arrayBuffer()
         latencies.push(performance.now() - t0)
       }
     }

@@ -50,7 +50,9 @@ class LimitBook {
         if (reserve !== undefined) entries[`${TOKENS}${key}`] = reserve
         void this.#storage.put(entries)
       },
-      freed: (key, token) => void this.#storage.delete(leaseName(key, token)),
+      // Unconfirmed: no answer waits for a delete. Safe, because a delete lost in a crash only brings back
+      // a lease that then lives one TTL after the restart, which is what an unknown holder gets anyway.
+      freed: (key, token) => void this.#storage.delete(leaseName(key, token), { allowUnconfirmed: true }),
     })
   }
 

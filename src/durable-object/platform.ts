@@ -6,8 +6,8 @@
 
 /** `ctx.storage` of a Durable Object (the async key-value API: both the SQLite and the legacy KV backend). */
 export interface LimitsStorage {
-  put(entries: Record<string, unknown>): Promise<void>
-  delete(key: string): Promise<boolean>
+  put(entries: Record<string, unknown>, options?: { allowUnconfirmed?: boolean }): Promise<void>
+  delete(key: string, options?: { allowUnconfirmed?: boolean }): Promise<boolean>
   list<T = unknown>(options: { prefix: string }): Promise<Map<string, T>>
   getAlarm(): Promise<number | null>
   setAlarm(scheduledTime: number): Promise<void>
