@@ -131,6 +131,12 @@ function withTimeout<T>(promise: Promise<T>, ms: number, doing: string): Promise
   return Promise.race([promise, late]).finally(() => clearTimeout(timer))
 }
 
+/** Whether Cloudflare says a failed call may succeed if made again (and the object is not overloaded). */
+const retryable = (error: unknown) => {
+  const flags = error as { retryable?: unknown; overloaded?: unknown } | undefined
+  return flags?.retryable === true && flags.overloaded !== true
+}
+
 const unreachable = (error: unknown, doing: string) =>
   error instanceof StoreUnreachable
     ? error
@@ -273,19 +279,26 @@ class Connection {
     }
   }
 
-  #ask(key: string, local: LocalKey, want: number): void {
+  /**
+   * One call for `want` permits. A failure Cloudflare marks `retryable` (the object was reset: a deploy,
+   * a move) is retried once on a new session, as its docs advise; otherwise, or again, the call's
+   * waiters get a StoreUnreachable (an overloaded object is not retried: that would add to its load).
+   */
+  #ask(key: string, local: LocalKey, want: number, retried = false): void {
     this.#armTimer()
-    this.#open()
-      .then((session) => session.acquire(key, local.limit, want))
+    const session = this.#open()
+    session
+      .then((open) => open.acquire(key, local.limit, want))
       .then(
         (tokens) => {
           local.asked -= want
           this.#deliver(key, local, tokens)
           this.#pump(key, local)
         },
-        (error) => {
+        (error: unknown) => {
+          this.#forgetSession(session)
+          if (!retried && !this.#closed && retryable(error)) return this.#ask(key, local, want, true)
           local.asked -= want
-          this.#forgetSession()
           for (const waiter of local.waiters.splice(0, want)) {
             waiter.settle()
             waiter.reject(unreachable(error, 'acquire'))
@@ -400,15 +413,14 @@ class Connection {
       'refresh its leases',
     ).catch((error) => {
       if (this.#session !== session) return
-      this.#forgetSession()
+      this.#forgetSession(session)
       this.#failAll(unreachable(error, 'refresh'))
     })
   }
 
-  /** The session failed: forget it (the next acquire opens another) and let the object drop it. */
-  #forgetSession(): void {
-    const session = this.#session
-    if (session === undefined) return
+  /** `session` failed: forget it, if it is still the open one (the next call opens another), and let the object drop it. */
+  #forgetSession(session = this.#session): void {
+    if (session === undefined || session !== this.#session) return
     this.#session = undefined
     void session.then(
       (open) => open[Symbol.dispose](),

@@ -10,7 +10,14 @@ import { PoolConfigError } from '../../src/errors/config.ts'
 import { StoreUnreachable } from '../../src/limit-store.ts'
 
 /** A namespace whose one object records the calls and answers as the test says. */
-function scripted(answer: { open?: 'never'; refresh?: 'never'; free?: number } = {}) {
+function scripted(
+  answer: {
+    open?: 'never'
+    refresh?: 'never'
+    free?: number
+    fail?: { retryable?: boolean; overloaded?: boolean }[]
+  } = {},
+) {
   const calls: string[] = []
   let free = answer.free ?? Number.POSITIVE_INFINITY
   let token = 0
@@ -18,6 +25,9 @@ function scripted(answer: { open?: 'never'; refresh?: 'never'; free?: number } =
   const session: LimitSessionStub = {
     acquire: (key, _limit, want) => {
       calls.push(`acquire ${key} ${want}`)
+      const failure = answer.fail?.shift()
+      if (failure !== undefined)
+        return Promise.reject(Object.assign(new Error('Durable Object reset'), failure))
       if (free === 0) return new Promise((resolve) => pending.push(resolve))
       const n = Math.min(want, free)
       free -= n
@@ -132,6 +142,32 @@ describe('durableObjectStore, the client side', () => {
     await vi.advanceTimersByTimeAsync(0)
     expect(calls).toContain('cancel k')
     await store.close()
+  })
+
+  it('a call Cloudflare marks retryable is made once more on a new session; a second failure, or an overloaded object, is a StoreUnreachable', async () => {
+    const once = scripted({ fail: [{ retryable: true }] })
+    const store = durableObjectStore(once.namespace)
+    expect((await store.acquire('k', 1)).token).toBe(1)
+    // The failed session is disposed (asynchronously) and a new one opened for the second call.
+    expect(once.calls.filter((call) => call !== 'dispose')).toEqual([
+      'open',
+      'acquire k 1',
+      'open',
+      'acquire k 1',
+    ])
+    expect(once.calls).toContain('dispose')
+    await store.close()
+
+    const twice = scripted({ fail: [{ retryable: true }, { retryable: true }] })
+    const again = durableObjectStore(twice.namespace)
+    await expect(again.acquire('k', 1)).rejects.toBeInstanceOf(StoreUnreachable)
+    await again.close()
+
+    const overloaded = scripted({ fail: [{ retryable: true, overloaded: true }] })
+    const busy = durableObjectStore(overloaded.namespace)
+    await expect(busy.acquire('k', 1)).rejects.toThrow(/acquire failed: Durable Object reset/)
+    expect(overloaded.calls.filter((call) => call.startsWith('acquire'))).toHaveLength(1)
+    await busy.close()
   })
 
   it('bad options are a PoolConfigError naming the option', () => {
