@@ -137,6 +137,16 @@ describe('a limit shared through the KyPoolLimits Durable Object, in real worker
     await stale
   }, 15_000)
 
+  it('a holder whose request outlives the TTL keeps its permit: its invocation refreshes the lease (ttl 300 ms, a 1 s request)', async () => {
+    const holding = call('a', { key: 'refresh', limit: 1, ms: 1_000, ttl: 300 })
+    while ((await inspect('refresh')).held === 0);
+    // Without refreshes the lease would be gone at 300 ms and this waiter served; it gives up at 700 ms.
+    const waiter = await call<{ error: string }>('b', { key: 'refresh', limit: 1, ttl: 300, abortMs: 700 })
+    expect(waiter.error).toBe('TimeoutError')
+    expect((await holding).status).toBe(200)
+    expect(await inspect('refresh')).toEqual({ held: 0, queued: 0, token: 1 })
+  })
+
   it('abort ends the wait and leaves nothing held or queued', async () => {
     const holding = call('a', { key: 'abort', limit: 1, ms: 600 })
     while ((await inspect('abort')).held === 0);
