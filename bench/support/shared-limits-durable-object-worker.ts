@@ -1,5 +1,5 @@
 /**
- * The Worker bench/shared-limits.ts runs in Miniflare: one invocation makes `n` GETs of `${up}/json`,
+ * The Worker bench/support/shared-limits-durable-object.ts runs in Miniflare: one invocation makes `n` GETs of `${up}/json`,
  * `c` at a time, through a ky-pool client made at module scope — without a shared limit (`mode=plain`),
  * or with `pool.shared` kept by the `KyPoolLimits` Durable Object (`mode=shared`, `limit`, `batch`) —
  * and returns each request's time (workerd's `performance.now()`, which advances with I/O; whole ms).
