@@ -9,7 +9,7 @@ import { durableObjectRows } from './support/shared-limits-durable-object.ts'
 console.log(
   header(
     'Shared limits: added latency per request (issue 10)',
-    'ms per request through a ky-pool client with `pool.shared` (limit never reached) against the same client without; p50/p99 pool every round.',
+    "ms per request through a ky-pool client with `pool.shared` (limit never reached) against the same client without: median (min–max) over the rounds of each round's p50 and p99; added = shared − plain within a round.",
   ),
 )
 console.log()
