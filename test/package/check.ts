@@ -1,8 +1,9 @@
 /**
  * The published package, as a consumer gets it: build, `npm pack`, unpack into a fresh project, then
- * import `ky-pool` and `ky-pool/testing` from it and make real requests, with the newest ky we develop
- * against and with the lowest the peer range claims (the `ky-lowest` npm alias); bundle a Worker that
- * uses `ky-pool/durable-object` from it and run it in workerd (Miniflare); publint and
+ * import `ky-pool`, `ky-pool/testing` and the shared limit's `ky-pool/shared-limit`, `ky-pool/redis` from it
+ * and make real requests, with the newest ky we develop against and with the lowest the peer range claims
+ * (the `ky-lowest` npm alias); bundle a Worker that uses `ky-pool/durable-object` from it and run it in
+ * workerd (Miniflare); publint and
  * arethetypeswrong check the exports map and types. Prints "package: N passed, N failed".
  */
 import { execFileSync } from 'node:child_process'
@@ -34,6 +35,23 @@ if (typeof createClient !== 'function' || QueueTimeoutError.name !== 'QueueTimeo
 await assertNoLeaks(client)
 server.close()
 console.log('consumer ok')`
+
+/** The shared limit's entry points (issue 10): a memory-backed shared limit in use, and the Redis engine's export. */
+const sharedApp = `import http from 'node:http'
+import { createClient } from 'ky-pool'
+import { memoryStore, sharedLimit, SharedLimitUnreachableError } from 'ky-pool/shared-limit'
+import { redisStore } from 'ky-pool/redis'
+const server = http.createServer((req, res) => res.end('{"ok":true}')).listen(0, '127.0.0.1')
+await new Promise((r) => server.once('listening', r))
+const store = memoryStore()
+const client = createClient({ pool: { shared: sharedLimit({ store, limit: 1 }) } })
+const url = 'http://127.0.0.1:' + server.address().port + '/'
+const [a, b] = await Promise.all([client.get(url).json(), client.get(url).json()])
+if (!a.ok || !b.ok || store.held !== 0) process.exit(1)
+if (typeof redisStore !== 'function' || SharedLimitUnreachableError.name !== 'SharedLimitUnreachableError') process.exit(1)
+await store.close()
+server.close()
+console.log('shared ok')`
 
 /** A user's Worker: the class exported, the store made from the binding, one permit taken and given back. */
 const durableObjectWorker = `import { KyPoolLimits, durableObjectStore } from 'ky-pool/durable-object'
@@ -105,6 +123,21 @@ try {
       },
     )
   }
+  check(
+    'a consumer uses ky-pool/shared-limit and imports ky-pool/redis (with ioredis) from the tarball',
+    () => {
+      const app = join(work, 'app-shared')
+      mkdirSync(join(app, 'node_modules/ky-pool'), { recursive: true })
+      run('tar', ['-xzf', tarball, '-C', join(app, 'node_modules/ky-pool'), '--strip-components=1'])
+      for (const dependency of ['ky', 'ioredis']) {
+        symlinkSync(join(root, 'node_modules', dependency), join(app, 'node_modules', dependency))
+      }
+      writeFileSync(join(app, 'package.json'), '{ "type": "module" }')
+      writeFileSync(join(app, 'app.js'), sharedApp)
+      const out = run(process.execPath, ['app.js'], app)
+      if (!out.includes('shared ok')) throw new Error(out)
+    },
+  )
   check(
     'a Worker bundled from the tarball exports KyPoolLimits from ky-pool/durable-object, binds it, and takes and gives back a permit in workerd',
     () => {
