@@ -291,8 +291,12 @@ class Connection {
       .then((open) => open.acquire(key, local.limit, want))
       .then(
         (tokens) => {
+          // Every object an RPC returns carries a disposer, which the Workers RPC docs ask callers to call
+          // rather than leave to the garbage collector; the numbers are copied out first.
+          const granted = [...tokens]
+          ;(tokens as Partial<Disposable>)[Symbol.dispose]?.()
           local.asked -= want
-          this.#deliver(key, local, tokens)
+          this.#deliver(key, local, granted)
           this.#pump(key, local)
         },
         (error: unknown) => {
