@@ -1,5 +1,5 @@
 /**
- * The Durable Object rows of bench/shared-limits.ts (issue 10): p50/p99 per request with the shared limit
+ * The rows of bench/shared-limits-durable-object.ts (issue 10): p50/p99 per request with the shared limit
  * against the same requests with none, when the limit is never reached (the engine's round trips, not
  * queueing).
  *

@@ -402,7 +402,10 @@ class RedisStore implements LimitStore {
   }
 
   /** Leases that expired while held (the process stalled, or Redis was out of reach, past `ttl`). */
-  #lost(key: Key, tokens: string[]): void {
+  #lost(key: Key, missing: string[]): void {
+    // A permit released while its refresh was on the way (waiting for SCRIPT LOAD, say) is missing too,
+    // and no loss: only those this copy still holds count.
+    const tokens = missing.filter((token) => key.tokens.has(token))
     if (tokens.length === 0) return
     for (const token of tokens) {
       key.tokens.delete(token)
