@@ -36,9 +36,52 @@ const clampTtl = (ttl: number) => Math.min(Math.max(Number.isFinite(ttl) ? ttl :
 /** At most this many permits in one answer (a client's `batch` is validated lower than this). */
 const MAX_WANT = 1_000
 
+/** A pause told to the object (`LimitSession.pause`), numbered in the order the object heard them. */
+export type PauseNotice = [key: string, until: number, seq: number]
+
+/** The pauses most recently told; older ones are over or superseded. */
+const PAUSES_KEPT = 64
+
+/**
+ * Pauses told by any copy, for the sessions that watch them (`watchPauses`): in memory only — a pause
+ * lasts seconds (a `Retry-After`), and one forgotten in a restart only means a copy may send once more
+ * and hear the 429 itself.
+ */
+class PauseBoard {
+  #notices: PauseNotice[] = []
+  #seq = 0
+  /** Pending watches: the answer, and the last notice its session has seen. */
+  readonly #watchers = new Map<(notices: PauseNotice[]) => void, number>()
+
+  tell(key: string, until: number): void {
+    this.#notices.push([key, until, ++this.#seq])
+    if (this.#notices.length > PAUSES_KEPT) this.#notices.shift()
+    const now = Date.now()
+    const watchers = [...this.#watchers]
+    this.#watchers.clear()
+    for (const [answer, seen] of watchers) answer(this.#after(seen, now))
+  }
+
+  /** Notices after `seq` still in force at `now`, or, when there are none, the next ones told. */
+  watch(seq: number, now: number, answer: (notices: PauseNotice[]) => void): () => void {
+    const due = this.#after(seq, now)
+    if (due.length > 0) {
+      answer(due)
+      return () => {}
+    }
+    this.#watchers.set(answer, seq)
+    return () => this.#watchers.delete(answer)
+  }
+
+  #after(seq: number, now: number): PauseNotice[] {
+    return this.#notices.filter(([, until, told]) => told > seq && until > now)
+  }
+}
+
 /** The book and what keeps it: storage and the alarm. Shared by the object and its sessions. */
 class LimitBook {
   readonly ledger: Ledger
+  readonly pauses = new PauseBoard()
   readonly #storage: LimitsStorage
   #alarmAt: number | undefined
 
@@ -89,6 +132,8 @@ export class LimitSession extends RpcTarget implements Holder {
   readonly ttl: number
   readonly #book: LimitBook
   #open = true
+  /** Ends this session's pending `watchPauses` call, if any. */
+  #unwatch: () => void = () => {}
 
   constructor(book: LimitBook, ttl: number) {
     super()
@@ -125,10 +170,40 @@ export class LimitSession extends RpcTarget implements Holder {
     this.#book.schedule()
   }
 
+  /** Tells every session watching pauses that `key` is paused until `until` (ms since the epoch). */
+  pause(key: string, until: number): void {
+    if (typeof key === 'string' && Number.isFinite(until)) this.#book.pauses.tell(key, until)
+  }
+
+  /**
+   * The pauses told after notice `seq` and still in force, at once if there are any, else when the next
+   * is told: a pending call, like a waiter. Answered with [] when the session ends or `unwatchPauses()`.
+   */
+  watchPauses(seq: number): Promise<PauseNotice[]> {
+    if (!this.#open) return Promise.resolve([])
+    return new Promise((resolve) => {
+      this.#unwatch()
+      const stop = this.#book.pauses.watch(seq, Date.now(), (notices) => {
+        this.#unwatch = () => {}
+        resolve(notices)
+      })
+      this.#unwatch = () => {
+        stop()
+        resolve([])
+      }
+    })
+  }
+
+  unwatchPauses(): void {
+    this.#unwatch()
+    this.#unwatch = () => {}
+  }
+
   /** The invocation ended or disposed its stub: what it held comes back now, what it waited for ends. */
   [Symbol.dispose](): void {
     if (!this.#open) return
     this.#open = false
+    this.unwatchPauses()
     this.#book.ledger.drop(this, Date.now())
     this.#book.schedule()
   }

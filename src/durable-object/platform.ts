@@ -25,6 +25,10 @@ export interface LimitSessionStub {
   release(key: string, tokens: number[]): Promise<void>
   refresh(): Promise<number>
   cancel(key: string): Promise<void>
+  pause(key: string, until: number): Promise<void>
+  /** Notices `[key, until, seq]` told after `seq` and still in force; waits for the next when none. */
+  watchPauses(seq: number): Promise<[key: string, until: number, seq: number][]>
+  unwatchPauses(): Promise<void>
   [Symbol.dispose](): void
 }
 

@@ -43,6 +43,14 @@ export interface DurableObjectStoreOptions {
 
 const ENGINE = 'durable-object'
 
+type PauseListener = (key: string, until: number) => void
+
+/**
+ * The key whose object carries pauses (`objectName(PAUSES)`): one object every copy can find, whichever
+ * origins it uses. Pauses are rare; the limits' objects keep their load.
+ */
+const PAUSES = 'ky-pool:pauses'
+
 interface Settings {
   ttl: number
   refreshEvery: number
@@ -65,6 +73,8 @@ export function durableObjectStore(
   }
   const settings = validate(options)
   const connections = perInvocation(() => new Map<string, Connection>())
+  // Pause listeners belong to the invocation that subscribed (Workers' rule: no wake-ups across invocations).
+  const listeners = perInvocation(() => new Set<PauseListener>())
   let closed = false
   const connection = (key: string) => {
     const name = settings.objectName(key)
@@ -82,6 +92,26 @@ export function durableObjectStore(
       closed
         ? Promise.reject(new StoreUnreachable(ENGINE, 'the store was closed'))
         : connection(key).acquire(key, limit, acquireOptions),
+    pause: (key, until) => {
+      if (!closed) connection(PAUSES).pause(key, until)
+    },
+    /**
+     * Hears every pause told through the pauses object, including those still in force when it starts
+     * listening: one pending call per listening invocation (and one session, a billed request, unless
+     * `objectName` puts pauses in an object the invocation already uses). The listener belongs to the
+     * current invocation.
+     */
+    onPause: (listener) => {
+      const own: PauseListener = (key, until) => listener(key, until)
+      const current = listeners()
+      current.add(own)
+      const board = connection(PAUSES)
+      if (!closed) board.watchPauses(current)
+      return () => {
+        current.delete(own)
+        if (current.size === 0) board.unwatchPauses()
+      }
+    },
     /** Closes this invocation's sessions (another invocation's are not this one's to touch; they end with it). */
     async close() {
       closed = true
@@ -204,11 +234,53 @@ class Connection {
   /** Releases not yet sent, per key: sent together once per microtask. */
   #releases = new Map<string, number[]>()
   #closed = false
+  /** This invocation's pause listeners, once it listens through this object; the watch of its pauses. */
+  #listeners: Set<PauseListener> | undefined
+  #watching = false
+  #pauseSeq = 0
 
   constructor(namespace: LimitsNamespace, name: string, settings: Settings) {
     this.#namespace = namespace
     this.#name = name
     this.#settings = settings
+  }
+
+  pause(key: string, until: number): void {
+    const session = this.#open()
+    keepAliveUntil(session.then((open) => open.pause(key, until)).catch(() => {}))
+  }
+
+  /**
+   * While this invocation has pause listeners: one pending `watchPauses` call to the object, answered
+   * when a pause is told (a wake-up, like a waiter's), then the next. Stops when the listeners are gone,
+   * the session ends or fails.
+   */
+  watchPauses(listeners = this.#listeners): void {
+    this.#listeners = listeners
+    if (this.#watching || this.#closed || listeners === undefined || listeners.size === 0) return
+    this.#watching = true
+    const session = this.#open()
+    session
+      .then((open) => open.watchPauses(this.#pauseSeq))
+      .then(
+        (notices) => {
+          this.#watching = false
+          const told = notices.map(([key, until, seq]) => [key, until, seq] as const)
+          ;(notices as Partial<Disposable>)[Symbol.dispose]?.()
+          for (const [key, until, seq] of told) {
+            this.#pauseSeq = Math.max(this.#pauseSeq, seq)
+            for (const listener of [...listeners]) listener(key, until)
+          }
+          if (this.#session === session) this.watchPauses()
+        },
+        () => {
+          this.#watching = false
+        },
+      )
+  }
+
+  unwatchPauses(): void {
+    if (this.#watching) this.#send((session) => session.unwatchPauses())
   }
 
   acquire(key: string, limit: number, options: SharedAcquireOptions = {}): Promise<SharedPermit> {
@@ -386,6 +458,9 @@ class Connection {
       session.catch(() => {
         if (this.#session === session) this.#session = undefined
       })
+      // A new session may be a restarted object, whose notices are numbered from 1 again.
+      this.#pauseSeq = 0
+      queueMicrotask(() => this.watchPauses())
     }
     return this.#session
   }

@@ -44,6 +44,11 @@ function scripted(
       calls.push(`cancel ${key}`)
       for (const resolve of pending.splice(0)) resolve([])
     },
+    pause: async (key, until) => {
+      calls.push(`pause ${key} ${until}`)
+    },
+    watchPauses: () => new Promise(() => {}),
+    unwatchPauses: async () => {},
     [Symbol.dispose]: () => calls.push('dispose'),
   }
   const namespace: LimitsNamespace = {

@@ -152,6 +152,16 @@ describe('a limit shared through the KyPoolLimits Durable Object, in real worker
     expect(await inspect('refresh')).toEqual({ held: 0, queued: 0, token: 1 })
   })
 
+  it('a pause told in one Worker reaches a listener in another (and one that starts listening later, while it is in force)', async () => {
+    const listening = call<{ key: string; until: number }>('b', { scenario: 'listen', key: 'paused' })
+    const told = await call<{ until: number }>('a', { scenario: 'tell', key: 'paused', ms: 5_000 })
+    expect(await listening).toEqual({ key: 'paused', until: told.until })
+    expect(await call('c', { scenario: 'listen', key: 'paused' })).toEqual({
+      key: 'paused',
+      until: told.until,
+    })
+  })
+
   it('abort ends the wait and leaves nothing held or queued', async () => {
     const holding = call('a', { key: 'abort', limit: 1, ms: 600 })
     while ((await inspect('abort')).held === 0);
