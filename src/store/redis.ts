@@ -11,7 +11,9 @@
  * The one timer a waiting copy sets is the expiry of the earliest lease, which the acquire script
  * returns: that is how permits of a dead process come back. Waiters of one copy are served by priority,
  * then in order; all the waiters of a key go to Redis in one round trip, and `batch` takes more than
- * are waiting, keeping the rest for `linger` ms to hand out with no round trip at all.
+ * are waiting, keeping the rest for `linger` ms to hand out with no round trip at all. A permit given
+ * back while the copy has waiters goes to them in the same round trip, unless another copy waits too
+ * (redis-scripts.ts: then it is published for all).
  *
  * Never a hang: every call to Redis has `timeout`; a connection known to be down fails at once; a
  * connection that closes rejects every waiter. Each of these is a `StoreUnreachable`, which the pool
