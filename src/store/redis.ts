@@ -11,7 +11,9 @@
  * The one timer a waiting copy sets is the expiry of the earliest lease, which the acquire script
  * returns: that is how permits of a dead process come back. Waiters of one copy are served by priority,
  * then in order; all the waiters of a key go to Redis in one round trip, and `batch` takes more than
- * are waiting, keeping the rest for `linger` ms to hand out with no round trip at all.
+ * are waiting, keeping the rest for `linger` ms to hand out with no round trip at all. A permit given
+ * back while the copy has waiters goes to them in the same round trip, unless another copy waits too
+ * (redis-scripts.ts: then it is published for all).
  *
  * Never a hang: every call to Redis has `timeout`; a connection known to be down fails at once; a
  * connection that closes rejects every waiter. Each of these is a `StoreUnreachable`, which the pool
@@ -109,6 +111,8 @@ class Key {
   readonly name: string
   readonly held: string
   readonly counter: string
+  /** The copies with waiters on this key (see acquireScript). */
+  readonly waiting: string
   readonly channel: string
   limit = 1
   /** By priority, highest first, then in order of arrival. */
@@ -131,6 +135,7 @@ class Key {
     this.name = name
     this.held = `{${name}}:held`
     this.counter = `{${name}}:token`
+    this.waiting = `{${name}}:waiting`
     this.channel = `{${name}}:freed`
   }
 
@@ -278,11 +283,15 @@ class RedisStore implements LimitStore {
     try {
       while (!this.#closed && key.waiters.length > 0) {
         key.again = false
-        const wanted = Math.max(key.waiters.length, this.#options.batch)
-        const args = [key.limit, this.#options.ttl, wanted, key.channel]
+        const needed = key.waiters.length
+        const wanted = Math.max(needed, this.#options.batch)
+        // Permits released meanwhile go back in the same round trip (a hand-off, if no other copy waits).
+        const giveBack = key.releasing
+        key.releasing = []
+        const args = [key.limit, this.#options.ttl, wanted, key.channel, this.#id, needed, ...giveBack]
         let result: unknown
         try {
-          result = await this.#run(acquireScript, [key.held, key.counter], args)
+          result = await this.#run(acquireScript, [key.held, key.counter, key.waiting], args)
         } catch (error) {
           this.#failWaiters(key, error)
           return
@@ -297,6 +306,7 @@ class RedisStore implements LimitStore {
       }
     } finally {
       key.attempting = false
+      if (key.releasing.length > 0 && !this.#closed) this.#flush(key) // released while the last call was out
     }
   }
 
@@ -343,12 +353,22 @@ class RedisStore implements LimitStore {
   #giveBack(key: Key, token: string): void {
     if (!key.tokens.delete(token)) return // closed, or lost (expired) already
     key.releasing.push(token)
-    if (key.releasing.length > 1) return
-    queueMicrotask(() => {
-      const tokens = key.releasing
-      key.releasing = []
-      if (tokens.length > 0) void this.#release(key, tokens).catch(() => {}) // unheard: ends with the TTL
-    })
+    if (key.releasing.length === 1) queueMicrotask(() => this.#flush(key))
+  }
+
+  /**
+   * Sends what `key` released: with this copy's waiters, as part of their next attempt (give back and take
+   * in one round trip); else on its own. A release Redis never hears of ends with the lease's TTL.
+   */
+  #flush(key: Key): void {
+    if (key.releasing.length === 0 || key.attempting) return // an attempt on its way sends them after
+    if (key.waiters.length > 0) {
+      void this.#attempt(key)
+      return
+    }
+    const tokens = key.releasing
+    key.releasing = []
+    void this.#release(key, tokens).catch(() => {})
   }
 
   #release(key: Key, tokens: string[]): Promise<unknown> {

@@ -119,10 +119,47 @@ describe.skipIf(!installed)('redisStore()', () => {
       tokens.push(permit.token)
       permit.release()
     }
-    const acquires = evalsha.mock.calls.filter((call) => call[1] === 2) // acquire is the only 2-key script
+    const acquires = evalsha.mock.calls.filter((call) => call[1] === 3) // acquire is the only 3-key script
     expect(acquires).toHaveLength(1)
     expect(tokens).toEqual([...tokens].sort((a, b) => a - b))
     expect(new Set(tokens).size).toBe(4)
+  })
+
+  it('a permit released with a waiter in the same copy and none elsewhere is handed over in one round trip', async () => {
+    const client = connect()
+    const made = store({}, client)
+    const held = await made.acquire('handoff', 1)
+    const next = made.acquire('handoff', 1)
+    await new Promise((resolve) => setTimeout(resolve, 50)) // its attempt found no room
+    const evalsha = vi.spyOn(client, 'evalsha')
+    held.release()
+    const permit = await next
+    expect(evalsha).toHaveBeenCalledTimes(1) // give back and take together: no release, publish, acquire
+    expect(permit.token).toBeGreaterThan(held.token)
+    permit.release()
+  })
+
+  it('while another copy waits, a released permit is published for all, not handed to the same copy', async () => {
+    const client = connect()
+    const first = store({}, client)
+    const second = store()
+    const held = await first.acquire('fair', 1)
+    const own = first.acquire('fair', 1)
+    const theirs = second.acquire('fair', 1)
+    await new Promise((resolve) => setTimeout(resolve, 50)) // both attempted, both copies are waiting
+    const answers: unknown[] = []
+    const evalsha = vi.spyOn(client, 'evalsha')
+    evalsha.mockImplementation(async function (this: Redis, ...args: Parameters<Redis['evalsha']>) {
+      evalsha.mockRestore()
+      const answer = await client.evalsha(...args)
+      answers.push(answer)
+      return answer
+    } as never)
+    held.release()
+    const winner = await Promise.race([own, theirs])
+    expect(answers[0]).toEqual([expect.any(Number)]) // the give-back took nothing for its own waiter
+    winner.release()
+    for (const permit of await Promise.all([own, theirs])) permit.release() // the other one is served next
   })
 
   it('unused batched permits go back after linger', async () => {
