@@ -194,14 +194,14 @@ describe('a limit shared through the KyPoolLimits Durable Object, in real worker
     expect(await inspect(key)).toMatchObject({ held: 0, queued: 0, token: 60 })
   }, 30_000)
 
-  it('through a ky-pool client, an invocation that returns with a body it never read gives its permit back within a second, not at the 30 s TTL', async () => {
+  it('through a ky-pool client, an invocation that returns with a body it never read gives its permit back when ky-pool’s watchdog settles the body (leakAfter 200 ms), long before the 30 s TTL', async () => {
     const key = `ky-pool:${new URL(server.url).origin}`
     const before = await inspect(key)
     const unread = await call<{ status: number }>('a', { scenario: 'pool-unread', limit: 5 })
     expect(unread.status).toBe(200)
     const returned = performance.now()
     while ((await inspect(key)).held > 0) {
-      expect(performance.now() - returned, 'ms until the permit is back').toBeLessThan(1_000)
+      expect(performance.now() - returned, 'ms until the permit is back').toBeLessThan(5_000)
     }
     // ky-pool's watchdog cancelled the body after leakAfter (200 ms); the body settled; the permit went back.
     expect(await inspect(key)).toEqual({ held: 0, queued: 0, token: before.token + 1 })
