@@ -19,6 +19,7 @@ export { LeakError } from './errors/leak.ts'
 /** A type only: the class loads with the cold chunk; tell it by `error.name === 'OriginPausedError'` (it is a `QueueTimeoutError`). */
 export type { OriginPausedError } from './errors/paused.ts'
 export { QueueFullError, QueueTimeoutError } from './errors/queue.ts'
+export { SharedLimitUnreachableError } from './errors/shared.ts'
 export type { CallSiteMode, LeakMode } from './leaks.ts'
 export type {
   BackpressureOptions,

@@ -53,7 +53,12 @@ export type TraceEvent =
       protocol: Protocol
       protocolSource: ProtocolSource
     })
-  | (EventBase & { type: 'rejected'; reason: 'aborted' | 'queue-timeout' | 'queue-full'; waited: number })
+  | (EventBase & {
+      type: 'rejected'
+      /** `store-unreachable`: the shared limit's store could not be reached and `pool.shared` fails closed. */
+      reason: 'aborted' | 'queue-timeout' | 'queue-full' | 'store-unreachable'
+      waited: number
+    })
   | (EventBase & { type: 'headers'; status: number; ms: number })
   | (EventBase & {
       type: 'settled'
@@ -73,13 +78,23 @@ export type TraceEvent =
     })
   | (EventBase & { type: 'leaked'; callSite: string; detectedBy: LeakReport['detectedBy']; first: boolean })
   | (EventBase & { type: 'retry'; retryCount: number; error: string })
+  | (EventBase & {
+      type: 'store-unreachable'
+      /** The shared limit's engine ('redis', 'durable-object', …). */
+      engine: string
+      /** `open`: the request goes on under the local limit alone; `closed`: it fails and is not sent. */
+      failed: 'open' | 'closed'
+      waited: number
+      /** Why, redacted. */
+      error: string
+    })
   | (PaceEvent & EventBase)
 
 /**
  * What happens to a whole origin under backpressure; such an event belongs to no request: its `id` is 0,
- * `method` '' and `url` the origin. `paused` until `until` (ms
- * since the epoch) and why, `resumed`, its limit in force changed (`limited`: the cap, why, and the ms
- * between sends when paced), or a pace header `ignored` because it was malformed or absurd.
+ * `method` '' and `url` the origin. `paused` until `until` (ms since the epoch) and why, `resumed`, its
+ * limit in force changed (`limited`: the cap, why, and the ms between sends when paced), or a pace header
+ * `ignored` because it was malformed or absurd.
  */
 export type PaceEvent =
   | { type: 'paused'; origin: string; until: number; cause: PauseCause }
@@ -87,7 +102,10 @@ export type PaceEvent =
   | { type: 'limited'; origin: string; limit: number; reason: LimitReason; interval: number }
   | { type: 'ignored'; origin: string; header: string }
 
-/** The moments: queued, acquired, rejected, headers, settled, reclaimed, leaked, retry; and of an origin: paused, resumed, limited, ignored. */
+/**
+ * The moments: queued, acquired, rejected, headers, settled, reclaimed, leaked, retry, store-unreachable;
+ * and of an origin: paused, resumed, limited, ignored.
+ */
 export type TraceEventType = TraceEvent['type']
 
 /** One body that its caller never read nor cancelled. */
