@@ -26,6 +26,7 @@ export function startPace(
   events: Events,
   tracer: typeof Tracer,
 ): Backpressure {
+  const shared = options.shared
   // The app may steer before the first request: its trace sees that too.
   if (options.trace !== undefined) events.tracer ??= new tracer(options.trace)
   const pace = new Backpressure(options.backpressure || off, {
@@ -34,7 +35,15 @@ export function startPace(
     queuedOn: (origin) => limiter.queuedOn(origin),
     enabled: (origin) => options.backpressure !== false && !options.backpressure.optOut.includes(origin),
     emit: (event) => events.tracer?.pace(event),
+    paused: (origin, until) => shared?.store.pause?.(shared.prefix + origin, until),
   })
   slots.pace = pace
+  // A shared limit's store carries pauses between copies (src/limit-store.ts): what it hears, from any
+  // copy, pauses here too (our own come back and change nothing: a pause never shortens another). The
+  // listener lives as long as the store: its `close()` ends it.
+  const prefix = shared?.prefix ?? ''
+  shared?.store.onPause?.((key, until) => {
+    if (key.startsWith(prefix)) pace.pause(key.slice(prefix.length), until, 'store')
+  })
   return pace
 }

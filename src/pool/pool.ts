@@ -122,6 +122,8 @@ export class Pool {
       leakSites: environment.leakSites,
       perRequestContexts,
     })
+    // A store that carries pauses between copies is listened to from the start (pace.ts).
+    if (this.options.shared?.store.onPause) this.paced().catch(() => {})
   }
 
   /**

@@ -7,6 +7,7 @@ import { HTTPError } from 'ky'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createClient, type TraceEvent } from '../../src/index.ts'
 import { readAdvice, retryAt } from '../../src/rate-headers.ts'
+import { memoryStore, sharedLimit } from '../../src/shared-limit.ts'
 import { type RateLimitedServer, startRateLimitedServer } from '../support/rate-limited-server.ts'
 
 let server: RateLimitedServer
@@ -254,6 +255,25 @@ describe('the app steers', () => {
     expect(await holder.json()).toEqual({ hello: 'world' })
     client.pool.setTotal(10)
     await client.pool.settle()
+  })
+})
+
+describe('a shared limit store', () => {
+  it("carries one copy's pause to the others (cause `store`), and hears theirs", async () => {
+    const store = memoryStore()
+    const shared = sharedLimit({ store, limit: 10 })
+    const a = traced({ pool: { shared } })
+    const b = traced({ pool: { shared } })
+    await b.client.pool.stats() // b exists before a's 429
+    await a.client.get(`${server.origin}/a`).json()
+    await rejection(a.client.get(`${server.origin}/b`).json())
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    const seen = b.client.pool.stats().origins[server.origin]
+    expect([seen?.paused, seen?.pauseCause]).toEqual([true, 'store'])
+    expect(seen!.pausedUntil).toBe(a.client.pool.stats().origins[server.origin]?.pausedUntil)
+    await a.client.pool.settle()
+    await b.client.pool.settle()
+    await store.close()
   })
 })
 
