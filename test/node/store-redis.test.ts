@@ -104,7 +104,7 @@ describe.skipIf(!installed)('redisStore()', () => {
     const permit = await waiting
     const waited = performance.now() - died
     expect(waited).toBeGreaterThan(ttl - 100 - 50) // the lease lasted from its last refresh
-    expect(waited).toBeLessThan(ttl + 100 + 150) // and not past ttl + one refresh (+ scheduling)
+    expect(waited).toBeLessThan(ttl + 100 + 200) // and not past ttl + one refresh (+ scheduling on a busy machine)
     permit.release()
     await dying.close()
   })
