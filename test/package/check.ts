@@ -1,7 +1,9 @@
 /**
  * The published package, as a consumer gets it: build, `npm pack`, unpack into a fresh project, then
- * import `ky-pool` and `ky-pool/testing` (and the shared limit's `ky-pool/shared-limit`, `ky-pool/redis`) from it and make real requests, with the newest ky we develop
- * against and with the lowest the peer range claims (the `ky-lowest` npm alias); publint and
+ * import `ky-pool`, `ky-pool/testing` and the shared limit's `ky-pool/shared-limit`, `ky-pool/redis`, `ky-pool/web-locks` from it
+ * and make real requests, with the newest ky we develop against and with the lowest the peer range claims
+ * (the `ky-lowest` npm alias); bundle a Worker that uses `ky-pool/durable-object` from it and run it in
+ * workerd (Miniflare); publint and
  * arethetypeswrong check the exports map and types. Prints "package: N passed, N failed".
  */
 import { execFileSync } from 'node:child_process'
@@ -20,6 +22,7 @@ const run = (command: string, args: string[], cwd = root) =>
 const consumerApp = `import http from 'node:http'
 import { client, createClient, QueueTimeoutError } from 'ky-pool'
 import { assertNoLeaks, resetSharedClient } from 'ky-pool/testing'
+import { webLocksStore } from 'ky-pool/web-locks'
 const server = http
   .createServer((req, res) => req.resume().on('end', () => res.end(JSON.stringify({ method: req.method }))))
   .listen(0, '127.0.0.1')
@@ -31,6 +34,12 @@ const query = await client.query(url, { json: { q: 1 } }).json()
 if (get.method !== 'GET' || query.method !== 'QUERY') process.exit(1)
 if (typeof createClient !== 'function' || QueueTimeoutError.name !== 'QueueTimeoutError') process.exit(1)
 await assertNoLeaks(client)
+// Node 24 has navigator.locks (shared by its worker threads), so the Web Locks store works here too.
+const store = webLocksStore()
+const permit = await store.acquire('package-check', 1)
+if (!(permit.token > 0)) process.exit(1)
+permit.release()
+await store.close()
 server.close()
 console.log('consumer ok')`
 
@@ -50,6 +59,37 @@ if (typeof redisStore !== 'function' || SharedLimitUnreachableError.name !== 'Sh
 await store.close()
 server.close()
 console.log('shared ok')`
+
+/** A user's Worker: the class exported, the store made from the binding, one permit taken and given back. */
+const durableObjectWorker = `import { KyPoolLimits, durableObjectStore } from 'ky-pool/durable-object'
+export { KyPoolLimits }
+export default {
+  async fetch(request, env) {
+    const store = durableObjectStore(env.KY_POOL_LIMITS)
+    const permit = await store.acquire('https://api.example', 2)
+    permit.release()
+    return Response.json({ token: permit.token, engine: store.engine })
+  },
+}`
+
+/** Bundles worker.js as Wrangler would (the \`workerd\` condition) and runs it in Miniflare. */
+const durableObjectRunner = (root: string) => `import { createRequire } from 'node:module'
+const require = createRequire(${JSON.stringify(join(root, 'package.json'))})
+const { build } = await import(require.resolve('rolldown'))
+const { Miniflare, convertV4MiniflareOptions } = await import(require.resolve('miniflare'))
+const bundled = await build({ input: 'worker.js', write: false, platform: 'neutral',
+  external: (id) => id.startsWith('cloudflare:') || id.startsWith('node:'),
+  resolve: { conditionNames: ['workerd', 'worker', 'import', 'default'] },
+  output: { format: 'esm', codeSplitting: false } })
+const mf = new Miniflare(convertV4MiniflareOptions({ modules: true, script: bundled.output[0].code,
+  compatibilityDate: '2026-04-01', durableObjects: { KY_POOL_LIMITS: { className: 'KyPoolLimits', useSQLite: true } } }))
+try {
+  const body = await (await mf.dispatchFetch('http://worker.test/')).json()
+  if (body.token !== 1 || body.engine !== 'durable-object') throw new Error(JSON.stringify(body))
+  console.log('worker ok')
+} finally {
+  await mf.dispose()
+}`
 
 try {
   check('npm run build emits dist/', () => run('npm', ['run', 'build', '--silent']))
@@ -77,7 +117,7 @@ try {
   })
   for (const ky of kys) {
     check(
-      `a consumer imports ky-pool and ky-pool/testing from the tarball and makes requests (${ky.label} ky, ${ky.version})`,
+      `a consumer imports ky-pool, ky-pool/testing and ky-pool/web-locks from the tarball and makes requests (${ky.label} ky, ${ky.version})`,
       () => {
         const app = join(work, `app-${ky.dir.replaceAll('/', '-')}`)
         mkdirSync(join(app, 'node_modules/ky-pool'), { recursive: true })
@@ -103,6 +143,20 @@ try {
       writeFileSync(join(app, 'app.js'), sharedApp)
       const out = run(process.execPath, ['app.js'], app)
       if (!out.includes('shared ok')) throw new Error(out)
+    },
+  )
+  check(
+    'a Worker bundled from the tarball exports KyPoolLimits from ky-pool/durable-object, binds it, and takes and gives back a permit in workerd',
+    () => {
+      const app = join(work, 'app-worker')
+      mkdirSync(join(app, 'node_modules/ky-pool'), { recursive: true })
+      run('tar', ['-xzf', tarball, '-C', join(app, 'node_modules/ky-pool'), '--strip-components=1'])
+      symlinkSync(join(root, 'node_modules/ky'), join(app, 'node_modules/ky'))
+      writeFileSync(join(app, 'package.json'), '{ "type": "module" }')
+      writeFileSync(join(app, 'worker.js'), durableObjectWorker)
+      writeFileSync(join(app, 'run.js'), durableObjectRunner(root))
+      const out = run(process.execPath, ['run.js'], app)
+      if (!out.includes('worker ok')) throw new Error(out)
     },
   )
   check('publint finds nothing wrong', () => run(bin('publint'), ['--strict']))
