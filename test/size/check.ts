@@ -17,10 +17,10 @@ import { build, type Metafile, type OutputFile } from 'esbuild'
 /**
  * KB gz ky-pool may add to ky's initial bundle: what it adds at commit time, rounded up, so it cannot grow unseen (redirects hop by hop and the queue timeout under ky's took it from 14.5 to 15.3; LeakError naming every leak and derived clients that follow the shared one, to 15.5; origin backpressure's
  * status check, options and steering, +0.6 KB, less redirects and settle() moved to the cold chunk, −0.4 KB,
- * and pool.shared's wiring, to 15.9). (Issue 9 aims at
+ * and pool.shared's wiring, to 15.9; the retry budget asked before ky's backoff, to 16.1). (Issue 9 aims at
  * 5; bench/README.md "Lean core (issue 9)" says what is left in the initial chunk and why.)
  */
-const budgetKb = 15.9
+const budgetKb = 16.1
 
 const root = resolve(import.meta.dirname, '../..')
 const work = mkdtempSync(join(tmpdir(), 'ky-pool-size-'))
