@@ -68,8 +68,12 @@ const settleAfter = 500
 const unpacedBelow = 1
 /** Ms between two readings of a budget used to estimate its refill rate. */
 const sampleEvery = 300
-/** Successes remembered per origin, to measure the rate it accepted (one second's worth at most). */
-const remembered = 64
+/** Successes remembered per origin, to measure the rate it accepted (6 s at 20 a second). */
+const remembered = 128
+/** Pauses' worth of time between two probes above a measured rate (each probe that overshoots costs one pause). */
+const probeEvery = 10
+/** Answers kept for the bucket fit (13 s at 20 a second). */
+const answersKept = 256
 
 class OriginPace {
   pausedUntil = 0
@@ -99,8 +103,16 @@ class OriginPace {
   acceptedSince = 0
   /** When the rate last fell. */
   fellAt = Number.NEGATIVE_INFINITY
+  /** The origin's burst: what it accepted at once before its first pushback (0: not seen). */
+  burst = 0
+  /** Whether the rate was measured from what the origin accepted (it then grows slowly: see `#grow`). */
+  measured = false
+  /** Ms the origin's last pause lasted (what an overshoot costs). */
+  pauseLength = 1000
   /** A policy's rate (`q` per `w`), requests per second: pacing never goes above it. */
   policyRate = Infinity
+  /** Answers since the origin last resumed, in order: the time, negative for a pushback (a bucket fit's evidence). */
+  readonly answers: number[] = []
   /** Success times, a ring. */
   readonly okAt: number[] = []
   okNext = 0
@@ -266,6 +278,7 @@ export class Backpressure {
     if (end <= now || end <= state.pausedUntil) return
     state.pausedUntil = end
     state.cause = cause
+    if (cause !== 'app') state.pauseLength = end - now
     this.#host.emit({ type: 'paused', origin, until: end, cause })
     if (cause !== 'store') this.#host.paused?.(origin, end, cause)
     this.#host.refresh(origin)
@@ -372,6 +385,7 @@ export class Backpressure {
    * to requests sent before the fall (a burst's worth, in flight together) say nothing new.
    */
   #pushedBack(origin: string, state: OriginPace, now: number): void {
+    this.#answered(state, -now)
     if (now - state.fellAt < settleAfter) return
     state.fellAt = now
     const current = state.interval > 0 ? 1000 / state.interval : 0
@@ -383,8 +397,23 @@ export class Backpressure {
     // In slow start the rate ran past the origin's within the last second: what it accepted over that
     // second is its rate, plus at most its burst.
     const lastSecond = this.#acceptedRate(state, now)
-    if (current === 0) rate = Math.max(4, lastSecond, this.#host.acquiredOn(origin))
-    else if (state.slowStart) {
+    // The least rate that explains what the origin accepted (0: too little evidence yet).
+    const measured = current === 0 ? 0 : this.#measuredRate(state)
+    if (current === 0) {
+      rate = Math.max(4, lastSecond, this.#host.acquiredOn(origin))
+      // Unpaced, all at once: its burst is at most what was in flight less this refused one (its successes
+      // before this are not counted: the pace had no state yet). The fit lowers it when the answers say so.
+      state.burst ||= Math.max(1, lastSecond, this.#host.acquiredOn(origin) - 1)
+    } else if (measured > 0) {
+      // It overshot by `current - measured`: fall to the measured rate, never below half (a lower bound
+      // from a short span may be low) nor above 95% of what drew the pushback.
+      rate = Math.max(
+        1,
+        Math.min(current * 0.95, state.slowStart ? measured : Math.max(measured, current / 2)),
+      )
+      state.slowStart = false
+      state.measured = true
+    } else if (state.slowStart) {
       rate = Math.max(1, Math.min(current / 2, lastSecond * 0.95))
       state.slowStart = false
     } else rate = Math.max(1, Math.min(current * 0.85, took * 0.9))
@@ -398,6 +427,7 @@ export class Backpressure {
   #succeeded(origin: string, state: OriginPace, now: number, grows: boolean): void {
     state.okAt[state.okNext] = now
     state.okNext = (state.okNext + 1) % remembered
+    this.#answered(state, now)
     state.acceptedSince++
     state.okCount++
     let changed = false
@@ -421,7 +451,12 @@ export class Backpressure {
   #grow(origin: string, state: OriginPace, now: number): void {
     const rate = 1000 / state.interval
     state.goodRate = Math.max(state.goodRate, rate)
-    const factor = state.slowStart ? 2 : 1 + 0.1 * ((now - state.grownAt) / 1000)
+    // A measured rate is the origin's (at least): growing past it drains the burst and costs a pause.
+    // Growth g a second overshoots by g·r·t²/2 after t s, so the burst lasts t = √(2·burst / (g·r)): g
+    // is chosen for one probe per `probeEvery` pauses' length (the cost of probing: about a tenth).
+    const probe = (probeEvery * state.pauseLength) / 1000
+    const perSecond = state.measured ? Math.min(0.1, (2 * state.burst) / (rate * probe * probe)) : 0.1
+    const factor = state.slowStart ? 2 : 1 + perSecond * ((now - state.grownAt) / 1000)
     state.grownAt = now
     this.#setRate(origin, state, Math.min(rate * factor, state.policyRate * 1.25))
   }
@@ -483,6 +518,63 @@ export class Backpressure {
     return (count * 1000) / window
   }
 
+  #answered(state: OriginPace, at: number): void {
+    if (state.answers.length >= answersKept) state.answers.shift()
+    state.answers.push(at)
+  }
+
+  /**
+   * The origin's rate, fitted to what it answered since it resumed, as a token bucket of `burst` (full at
+   * the resume: the pause refilled it) and rate r would have: each success took a token, each pushback
+   * found none. Successes bound r from below, pushbacks from above; the least r that explains every
+   * success is returned, 0 when nothing fits (too few answers, or no bucket of that size explains them:
+   * then the caller falls back to the rules that need no model).
+   */
+  #measuredRate(state: OriginPace): number {
+    // The burst is known only as at most what was in flight at the first pushback: the largest burst
+    // that fits the answers is taken (the least rate: never above the origin's), and kept for later fits.
+    for (let burst = state.burst; burst >= 1; burst--) {
+      const rate = this.#fit(state, burst)
+      if (rate > 0) {
+        state.burst = burst
+        return rate
+      }
+    }
+    return 0
+  }
+
+  #fit(state: OriginPace, burst: number): number {
+    const answers = state.answers
+    if (answers.filter((at) => at > 0).length <= burst) return 0
+    // Tokens are monotone in r: bisect (on a log scale) for the least r under which no success went short.
+    let low = 0.01
+    let high = 100_000
+    if (!this.#fits(answers, burst, state.resumedAt, high, true)) return 0
+    for (let step = 0; step < 40; step++) {
+      const mid = Math.sqrt(low * high)
+      if (this.#fits(answers, burst, state.resumedAt, mid, true)) high = mid
+      else low = mid
+    }
+    // A pushback that would have found a token at that rate: no bucket of this size explains the answers.
+    return this.#fits(answers, burst, state.resumedAt, high, false) ? high : 0
+  }
+
+  /** Whether a bucket of `burst` at `rate`, full at `from`, explains every success (`successes`) or every pushback. */
+  #fits(answers: number[], burst: number, from: number, rate: number, successes: boolean): boolean {
+    let tokens = burst
+    let last = from
+    for (const answer of answers) {
+      const at = Math.abs(answer)
+      tokens = Math.min(burst, tokens + ((at - last) * rate) / 1000)
+      last = at
+      if (answer > 0) {
+        if (successes && tokens < 1 - 1e-9) return false
+        tokens = Math.max(0, tokens - 1)
+      } else if (!successes && tokens >= 1) return false
+    }
+    return true
+  }
+
   #shrink(origin: string, state: OriginPace): void {
     const current = Math.min(state.adaptiveCap, state.appLimit ?? state.base)
     const next = Math.max(
@@ -507,6 +599,7 @@ export class Backpressure {
       state.resumeCap = this.#host.acquiredOn(origin) + 1
       state.resumedAt = now
       state.acceptedSince = 0
+      state.answers.length = 0
       this.#host.emit({ type: 'resumed', origin, cause: state.cause })
       this.#show(origin, state)
       changed = true

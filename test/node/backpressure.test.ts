@@ -6,6 +6,7 @@
 import { HTTPError } from 'ky'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createClient, type TraceEvent } from '../../src/index.ts'
+import { Backpressure } from '../../src/pool/backpressure.ts'
 import { readAdvice, retryAt } from '../../src/rate-headers.ts'
 import { memoryStore, sharedLimit } from '../../src/shared-limit.ts'
 import { type RateLimitedServer, startRateLimitedServer } from '../support/rate-limited-server.ts'
@@ -321,6 +322,57 @@ describe('a shared limit store', () => {
     await a.client.pool.settle()
     await b.client.pool.settle()
     await store.close()
+  })
+})
+
+describe('the pace learned from Retry-After alone', () => {
+  // backpressure.ts alone on a simulated clock against a token bucket (20 a second, burst 5) that says only
+  // 429 + Retry-After in whole seconds: the pace must settle at the rate the answers prove, not re-probe
+  // upwards from a fraction of it (the old rule fell 15% from the overshoot and grew 10% a second).
+  it('after one overshoot it paces at the rate the successes prove, at most the origin’s, with few pauses', () => {
+    let now = 1_000_000
+    const origin = 'http://bucket.test'
+    const events: { type: string; interval?: number }[] = []
+    const pace = new Backpressure(
+      { maxPause: 60_000, rateLimitHeaders: true, adaptive: false, retryBudget: false, optOut: [] },
+      {
+        refresh: () => {},
+        acquiredOn: () => 6, // the first wave: 6 in flight at once
+        queuedOn: () => 0,
+        enabled: () => true,
+        emit: (event) => events.push(event),
+      },
+      () => now,
+    )
+    let tokens = 5
+    let at = now
+    let accepted = 0
+    let limited = 0
+    const rates: number[] = [] // the rate held after each pushback
+    const end = now + 20_000
+    while (now < end) {
+      const stats = pace.stats(origin)
+      if (stats?.paused) now = stats.pausedUntil!
+      pace.check(origin)
+      pace.started(origin)
+      tokens = Math.min(5, tokens + ((now - at) / 1000) * 20)
+      at = now
+      if (tokens >= 1) {
+        tokens--
+        accepted++
+        pace.response(origin, 200, new Headers())
+      } else {
+        limited++
+        pace.response(origin, 429, new Headers({ 'retry-after': '1' }))
+        rates.push(1000 / pace.stats(origin)!.interval!)
+      }
+      now += pace.stats(origin)?.interval ?? 1
+    }
+    // The first pushback (unpaced) knows nothing; each later one falls to a rate the bucket proved.
+    for (const rate of rates.slice(1)) expect(rate).toBeLessThanOrEqual(20.5)
+    expect(limited).toBeLessThanOrEqual(4)
+    // 20 s at 20 a second is 400: less the pauses, and paced close to the rate between.
+    expect(accepted).toBeGreaterThanOrEqual(340)
   })
 })
 
