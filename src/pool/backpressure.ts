@@ -10,9 +10,10 @@
  * - **Gentle resume**: after a pause, one request first; each success doubles the cap up to the limit.
  *   bench/README.md measured why: resuming in a burst earned the next 429 (53 429s for 60 calls).
  * - **Pace**: once an origin has pushed back, sends are spaced `interval` ms apart. The rate starts from
- *   what the origin accepted in the last second and grows (×2 every 150 ms) until it pushes back again,
- *   then falls back to the last rate that drew nothing (or half the one that did), and grows 10% a
- *   second from there; each later pushback takes 15% off (additive-increase, multiplicative-decrease on the rate, as TCP does on its window).
+ *   what the origin accepted in the last second and grows (×2 every 150 ms) until it pushes back; then
+ *   it falls to the rate a token bucket fitted to the answers since the resume proves (`#measuredRate`),
+ *   and grows only slowly from there (one probe per ten pauses' length). Without a fit: half the rate
+ *   that overshot, +10% a second, −15% per later pushback (AIMD on the rate, as TCP on its window).
  *   A `RateLimit-Policy` (`q` per `w`) gives the rate outright; remaining budget steers it (low: slower,
  *   high: faster) before the origin has to answer 429.
  * - **Adaptive limit** (opt-in): AIMD on the in-flight cap — halved on 429/503/timeouts, +1 per cap's worth
