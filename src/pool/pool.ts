@@ -26,7 +26,7 @@ import { Events } from './events.ts'
 import { Flight, type HeldFlight, hold, type Watched } from './flight.ts'
 import { HeldFlights } from './held.ts'
 import { Reclaimer } from './reclaim.ts'
-import { locationOf, markRedirected, nextHop } from './redirects.ts'
+import type { FollowRedirects } from './redirects.ts'
 import { Slots } from './slots.ts'
 import { LeakWatch } from './watch.ts'
 
@@ -45,6 +45,8 @@ export interface PoolEnvironment {
    * `LeakWatchParts.perRequestContexts` and `LimiterOptions.timerPerWaiter`.
    */
   perRequestContexts?: boolean
+  /** Follows redirects hop by hop (a plug-in: see src/plugins.ts); undefined where the runtime follows them. */
+  redirects?: FollowRedirects
 }
 
 export class Pool {
@@ -57,8 +59,8 @@ export class Pool {
   readonly #events: Events
   readonly #reclaimer: Reclaimer
   readonly #watch: LeakWatch
-  /** Redirects are followed hop by hop, each in a slot of its own origin (see redirects.ts); not in browsers. */
-  readonly #followsRedirects: boolean
+  /** Follows redirects hop by hop, each in a slot of its own origin (see redirects.ts); none in browsers. */
+  readonly #redirects: FollowRedirects | undefined
   #nextId = 0
   /** `settle()` calls waiting for the next slot given back or body held. */
   #onChange: (() => void)[] = []
@@ -66,9 +68,7 @@ export class Pool {
   constructor(options: PoolOptions = {}, environment: PoolEnvironment = {}) {
     this.options = resolvePoolOptions(options, environment.defaults)
     const perRequestContexts = environment.perRequestContexts === true
-    const runtime = environment.runtime ?? 'unknown'
-    this.#followsRedirects =
-      runtime === 'node' || runtime === 'deno' || runtime === 'bun' || runtime === 'workerd'
+    this.#redirects = environment.redirects
     this.#slots = new Slots(
       environment.runtime ?? 'unknown',
       this.options,
@@ -123,30 +123,9 @@ export class Pool {
   ): Promise<Response> {
     // With a trace, its code loads before the first request (see src/lazy.ts), so no event is missed.
     if (this.options.trace !== undefined && this.#events.tracer === undefined) await this.#startTracing()
-    if (!this.#followsRedirects || (init.redirect ?? request.redirect) !== 'follow') {
-      return this.#send(request, init, fetchImpl)
-    }
-    const hopInit: RequestInit = { ...init, redirect: 'manual' }
-    let current = request
-    // A 307 or 308 sends the body again: a copy (a tee) is kept while the hop goes.
-    let spare = request.body === null ? undefined : request.clone()
-    try {
-      for (let hops = 0; ; hops++) {
-        const response = await this.#send(current, hopInit, fetchImpl)
-        const location = locationOf(response)
-        if (location === undefined) return hops === 0 ? response : markRedirected(response)
-        // The redirect's own body is nobody's: cancelling it gives its slot back before the next hop queues.
-        await response.body?.cancel().catch(() => {})
-        const next = nextHop(current, response.status, location, hops, spare?.body ?? null)
-        if (next.body === null) void spare?.body?.cancel().catch(() => {}) // a 303: the body is not sent on
-        spare = next.body === null ? undefined : next.clone()
-        current = next
-      }
-    } finally {
-      // The copy nobody needed: cancelled, or a caller's cancel of the body (ky's, when fetch fails) would
-      // never reach its source (a tee cancels it once both branches are), and the upload stayed in memory.
-      void spare?.body?.cancel().catch(() => {})
-    }
+    const redirect = init.redirect ?? request.redirect
+    if (this.#redirects === undefined || redirect !== 'follow') return this.#send(request, init, fetchImpl)
+    return this.#redirects(request, init, (hop, hopInit) => this.#send(hop, hopInit, fetchImpl))
   }
 
   /** One hop: acquire a slot for `request`'s origin, send it, track its body. */

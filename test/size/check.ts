@@ -8,7 +8,7 @@
  *
  * Env: SIZE_VERBOSE=1 prints minified bytes per source file of the initial chunks.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative, resolve } from 'node:path'
 import { gzipSync } from 'node:zlib'
@@ -22,6 +22,17 @@ const budgetKb = 15.6
 
 const root = resolve(import.meta.dirname, '../..')
 const work = mkdtempSync(join(tmpdir(), 'ky-pool-size-'))
+
+/**
+ * The source of the entry point a bundler targeting the web picks: package.json's `browser` export
+ * condition (dist/browser.js, built from src/browser.ts).
+ */
+function browserEntry(): string {
+  const { exports } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+  const built: string = exports['.'].browser
+  return join(root, built.replace(/^\.\/dist\//, 'src/').replace(/\.js$/, '.ts'))
+}
+const entry = browserEntry()
 
 interface Bundle {
   /** Gzipped bytes of the entry and its static imports. */
@@ -108,7 +119,7 @@ async function rolldownFigure(): Promise<number | undefined> {
     }
     const ky = await initial("import ky from 'ky'\nglobalThis.ky = ky\n")
     const pool = await initial(
-      `import { client } from ${JSON.stringify(join(root, 'src/index.ts'))}\nglobalThis.client = client\n`,
+      `import { client } from ${JSON.stringify(entry)}\nglobalThis.client = client\n`,
     )
     return pool - ky
   } catch {
@@ -121,7 +132,7 @@ try {
   const ky = await bundle('ky', "import ky from 'ky'\nglobalThis.ky = ky\n")
   const pool = await bundle(
     'ky-pool',
-    `import { client } from ${JSON.stringify(join(root, 'src/index.ts'))}\nglobalThis.client = client\n`,
+    `import { client } from ${JSON.stringify(entry)}\nglobalThis.client = client\n`,
   )
   const added = pool.initial - ky.initial
   const over = added / 1024 > budgetKb

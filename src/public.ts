@@ -1,0 +1,31 @@
+/**
+ * What every entry point exports besides its `client` and `createClient` (index.ts, browser.ts,
+ * workerd.ts): types, errors, defaults and helpers.
+ */
+export type {
+  ClientOptions,
+  PooledKy,
+  PooledResponse,
+  PooledResponsePromise,
+  PoolHandle,
+  RequestOptions,
+} from './client.ts'
+export { KyPoolError, KyPoolRequestError } from './errors/base.ts'
+export { BodyIdleTimeoutError, BodyReclaimedError } from './errors/body.ts'
+export { InvalidUrlError, PoolConfigError } from './errors/config.ts'
+export { LeakError } from './errors/leak.ts'
+export { QueueFullError, QueueTimeoutError } from './errors/queue.ts'
+export type { CallSiteMode, LeakMode } from './leaks.ts'
+export type { PoolOptions, RequestPoolOptions, ResolvedPoolOptions } from './options.ts'
+export { defaults } from './options.ts'
+export { originOf } from './origin.ts'
+export { redactUrl } from './redact.ts'
+export type {
+  LeakReport,
+  OriginStats,
+  PoolStats,
+  ReclaimCause,
+  SettleHow,
+  TraceEvent,
+  TraceEventType,
+} from './trace.ts'
