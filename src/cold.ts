@@ -8,6 +8,6 @@
 export { BodyIdleTimeoutError, BodyReclaimedError } from './errors/body.ts'
 export { LeakError } from './errors/leak.ts'
 export { QueueFullError, QueueTimeoutError } from './errors/queue.ts'
-export { formatCallSite, LeakReporter } from './leaks.ts'
+export { LeakReporter } from './leaks.ts'
 export { Tracer } from './pool/tracer.ts'
 export { warnSharedInvocations } from './runtime-warnings.ts'
