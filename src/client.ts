@@ -289,27 +289,22 @@ function pooledKy(
   function wrap(instance: KyInstance, chain: readonly unknown[]): PooledKy {
     // ky checks a request synchronously, inside `client.get(…)`: the runtime's TypeError for a URL with
     // userinfo, an unparsable URL, or a bad header name or value quotes what it refused (the password, the
-    // token). The try/catch is inline, not a helper: the call site is captured above this very function,
-    // and read from a stack with few frames.
-    const call = (input: Input, options?: RequestOptions) => {
-      const callSite = wantsCallSite() ? captureCallSite(above(call)) : undefined
-      try {
-        return instance(input, withCallSite(pooledOptions(options), callSite))
-      } catch (error) {
-        throw redactError(error, quotedBy(input, [options, ...chain]))
-      }
-    }
-    const client = call as unknown as PooledKy & Record<string, unknown>
-    for (const method of methods) {
+    // token). The call site is captured above `send` itself, the function the caller called, so the stack
+    // read has few frames.
+    const sending = (invoke: (input: Input, options?: Options) => ResponsePromise) => {
       const send = (input: Input, options?: RequestOptions) => {
         const callSite = wantsCallSite() ? captureCallSite(above(send)) : undefined
         try {
-          return instance[method](input, withCallSite(pooledOptions(options), callSite))
+          return invoke(input, withCallSite(pooledOptions(options), callSite))
         } catch (error) {
           throw redactError(error, quotedBy(input, [options, ...chain]))
         }
       }
-      client[method] = send as PooledKy[Method]
+      return send
+    }
+    const client = sending(instance) as unknown as PooledKy & Record<string, unknown>
+    for (const method of methods) {
+      client[method] = sending((input, options) => instance[method](input, options)) as PooledKy[Method]
     }
     client.extend = (defaults) => {
       let given: unknown = defaults
