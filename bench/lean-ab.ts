@@ -65,30 +65,15 @@ const results = await interleave(
   (contender) => cpuPerCall(contender, calls),
 )
 const ky0 = results.get(contenders[0]!)!
-console.log(
-  header(
-    'Issue 9 A/B: CPU per call, two checkouts (bench/lean-ab.ts)',
-    `${calls.toLocaleString('en-US')} calls per run, 16 at a time, in memory, \`.arrayBuffer()\` of 64 B, ` +
-      "`leaks: 'silent'`. Cells: CPU µs per call, median (min–max) of the rounds; the difference to ky is " +
-      "taken per round (ky's run of the same round).",
-    rounds,
-  ) + '\n',
-)
-console.log(
-  table(
-    ['client', 'CPU µs per call', 'CPU µs more than ky (per round)'],
-    contenders.map((contender, index) => {
-      const runs = results.get(contender)!
-      return [
-        contender.name,
-        cell(runs, 1),
-        index === 0
-          ? ''
-          : `+${cell(
-              runs.map((us, round) => us - ky0[round]!),
-              1,
-            )}`,
-      ]
-    }),
-  ),
-)
+const rows = contenders.map((contender, index) => {
+  const runs = results.get(contender)!
+  const added = runs.map((us, round) => us - ky0[round]!)
+  return [contender.name, cell(runs, 1), index === 0 ? '' : `+${cell(added, 1)}`]
+})
+const title = 'Issue 9 A/B: CPU per call, two checkouts (bench/lean-ab.ts)'
+const about =
+  `${calls.toLocaleString('en-US')} calls per run, 16 at a time, in memory, \`.arrayBuffer()\` of 64 B, ` +
+  "`leaks: 'silent'`. Cells: CPU µs per call, median (min–max) of the rounds; the difference to ky is " +
+  "taken per round (ky's run of the same round)."
+const headers = ['client', 'CPU µs per call', 'CPU µs more than ky (per round)']
+console.log(`${header(title, about, rounds)}\n\n${table(headers, rows)}`)
