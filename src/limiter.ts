@@ -62,16 +62,13 @@ export class LimiterRejection extends Error {
 /** A held slot. `release()` is idempotent: only the first call gives the slot back. */
 export class Lease {
   readonly key: string
-  /** Ms spent queued before the slot was acquired (0 on the fast path). */
-  readonly waited: number
   #owner: KeyState | undefined
   #limiter: Limiter
 
-  constructor(limiter: Limiter, owner: KeyState, waited: number) {
+  constructor(limiter: Limiter, owner: KeyState) {
     this.#limiter = limiter
     this.#owner = owner
     this.key = owner.key
-    this.waited = waited
   }
 
   get released(): boolean {
@@ -280,7 +277,7 @@ export class Limiter {
       this.#forget(state) // a key first seen here, with no room under the total, is not left listed
       return undefined
     }
-    return this.#grant(state, 0)
+    return this.#grant(state)
   }
 
   /** A slot for `key`: at once when there is room, else after queueing (see the class comment). */
@@ -389,10 +386,10 @@ export class Limiter {
     }
   }
 
-  #grant(state: KeyState, waited: number): Lease {
+  #grant(state: KeyState): Lease {
     state.acquired++
     this.#acquired++
-    return new Lease(this, state, waited)
+    return new Lease(this, state)
   }
 
   #enterRing(state: KeyState): void {
@@ -420,7 +417,7 @@ export class Limiter {
       const waiter = state.hasRoom ? state.shift() : undefined
       if (waiter !== undefined) {
         this.#queued--
-        this.#settleWaiter(waiter)(this.#grant(state, this.#now() - waiter.enqueuedAt))
+        this.#settleWaiter(waiter)(this.#grant(state))
         if (state.queued > 0 && state.hasRoom) this.#enterRing(state)
       }
       this.#forget(state)
