@@ -10,6 +10,7 @@
  */
 import type { ClientOptions, PooledKy } from './client.ts'
 import { LeakError } from './errors/leak.ts'
+// The server entry's createClient, in browser test bundles too: its plug-ins check their runtime (src/plugins.ts).
 import { createClient } from './index.ts'
 import { resetShared } from './shared.ts'
 import type { LeakReport } from './trace.ts'
