@@ -100,15 +100,18 @@ async function bundle(name: string, source: string): Promise<Bundle> {
   }
 }
 
-/** ky-pool's initial bytes over ky's with rolldown (minified, gzip -9), or undefined if it fails. */
-async function rolldownFigure(): Promise<number | undefined> {
+/**
+ * The same with rolldown (Vite's bundler; minified, gzip -9), or undefined if it fails: ky-pool's initial
+ * bytes over ky's (entry chunks and what they import statically), and its lazy chunks (gz, min).
+ */
+async function rolldownFigure(): Promise<{ added: number; lazy: { gz: number; min: number }[] } | undefined> {
   try {
     const { build: rolldown } = await import('rolldown')
-    const initial = async (source: string) => {
-      const entry = join(work, `rolldown-${Math.random().toString(36).slice(2)}.js`)
-      writeFileSync(entry, source)
+    const split = async (source: string) => {
+      const file = join(work, `rolldown-${Math.random().toString(36).slice(2)}.js`)
+      writeFileSync(file, source)
       const result = await rolldown({
-        input: entry,
+        input: file,
         write: false,
         platform: 'browser',
         cwd: root,
@@ -116,15 +119,26 @@ async function rolldownFigure(): Promise<number | undefined> {
         logLevel: 'silent',
         output: { format: 'esm', minify: true },
       })
-      return result.output
-        .filter((chunk) => chunk.type === 'chunk' && chunk.isEntry)
-        .reduce((sum, chunk) => sum + gzipSync((chunk as { code: string }).code, { level: 9 }).byteLength, 0)
+      const chunks = new Map<string, { code: string; imports: string[]; isEntry: boolean }>()
+      for (const chunk of result.output) if (chunk.type === 'chunk') chunks.set(chunk.fileName, chunk)
+      const initial = new Set<string>()
+      const walk = (name: string) => {
+        if (initial.has(name)) return
+        initial.add(name)
+        for (const imported of chunks.get(name)?.imports ?? []) walk(imported)
+      }
+      for (const [name, chunk] of chunks) if (chunk.isEntry) walk(name)
+      const gzOf = (code: string) => gzipSync(code, { level: 9 }).byteLength
+      return {
+        initial: [...initial].reduce((sum, name) => sum + gzOf(chunks.get(name)!.code), 0),
+        lazy: [...chunks]
+          .filter(([name]) => !initial.has(name))
+          .map(([, chunk]) => ({ gz: gzOf(chunk.code), min: Buffer.byteLength(chunk.code) })),
+      }
     }
-    const ky = await initial("import ky from 'ky'\nglobalThis.ky = ky\n")
-    const pool = await initial(
-      `import { client } from ${JSON.stringify(entry)}\nglobalThis.client = client\n`,
-    )
-    return pool - ky
+    const ky = await split("import ky from 'ky'\nglobalThis.ky = ky\n")
+    const pool = await split(`import { client } from ${JSON.stringify(entry)}\nglobalThis.client = client\n`)
+    return { added: pool.initial - ky.initial, lazy: pool.lazy }
   } catch {
     return undefined
   }
@@ -160,8 +174,12 @@ try {
   // Vite's bundler, for comparison only: it leaves a module that the entry re-exports but never uses out
   // of the initial chunk (esbuild keeps it there when a lazy chunk uses it: the error classes).
   const viaRolldown = await rolldownFigure()
-  if (viaRolldown !== undefined)
-    console.log(`size: for comparison, rolldown (Vite): ky-pool adds ${kb(viaRolldown)} KB gz`)
+  if (viaRolldown !== undefined) {
+    const lazy = viaRolldown.lazy.map((chunk) => `${kb(chunk.gz)} KB gz (${kb(chunk.min)} KB min)`)
+    console.log(
+      `size: for comparison, rolldown (Vite): ky-pool adds ${kb(viaRolldown.added)} KB gz; lazy: ${lazy.join(', ')}`,
+    )
+  }
   if (process.env.SIZE_VERBOSE) {
     for (const [input, bytes] of pool.inputs) console.log(`  ${kb(bytes).padStart(6)} KB min  ${input}`)
   }
