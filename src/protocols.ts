@@ -8,9 +8,7 @@
  *   `Timing-Allow-Origin` (without it, measured: empty on every request) — the usual frontend case, so
  *   such an origin stays unknown, and ky-pool's browser defaults are chosen to be safe for it.
  * - Node: undici's `undici:client:connected` diagnostics channel reports each new connection with its
- *   socket, whose ALPN protocol says `h2` or `http/1.1`. Node's own fetch never speaks h2 (undici 7);
- *   a dispatcher with `allowH2` does. The channel is global: every undici in the process publishes to
- *   it, so the origin's last connection, from any dispatcher, wins.
+ *   ALPN protocol (src/undici-connections.ts, a plug-in of the server entry points: src/plugins.ts).
  * - Deno, Bun, Cloudflare Workers: no API tells; declare it.
  *
  * Observation is per module instance (it is a fact about the runtime, not about one client), started
