@@ -1,11 +1,10 @@
 /**
  * `node test/size/check.ts` — what ky-pool adds to a browser bundle (issue 9): `import { client } from
  * 'ky-pool'` (the entry package.json's `browser` condition names) against `import ky from 'ky'`, each
- * bundled by esbuild (`--bundle --minify --format=esm
- * --platform=browser`, code splitting on) and gzipped at level 9. The initial figure is what a page
- * loads before its first request: the entry chunk and every chunk it imports statically. Chunks reached
- * only through `import()` load on first use (a leak, a trace, an error): they are printed apart and not
- * counted. Exits non-zero above the budget; the last line reads `size: N passed, N failed`.
+ * bundled by esbuild (`--bundle --minify --format=esm --platform=browser`, code splitting on) and
+ * gzipped at level 9. The initial figure is what a page loads before its first request: the entry chunk
+ * and every chunk it imports statically. Chunks reached only through `import()` load on first use (a
+ * leak, a trace, an error): they are printed apart and not counted. Exits non-zero above the budget; the last line reads `size: N passed, N failed`.
  *
  * For comparison only, not budgeted: the server entry (what a bundler that ignores the condition ships)
  * and rolldown's figures (Vite's bundler).
