@@ -61,14 +61,12 @@ export class LimiterRejection extends Error {
 
 /** A held slot. `release()` is idempotent: only the first call gives the slot back. */
 export class Lease {
-  readonly key: string
   #owner: KeyState | undefined
   #limiter: Limiter
 
   constructor(limiter: Limiter, owner: KeyState) {
     this.#limiter = limiter
     this.#owner = owner
-    this.key = owner.key
   }
 
   get released(): boolean {

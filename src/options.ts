@@ -7,6 +7,7 @@ import type { CallSite, CallSiteMode, LeakMode } from './leaks.ts'
 import type { Protocol } from './lifecycle.ts'
 import { originOf } from './origin.ts'
 import { redactText } from './redact.ts'
+import type { SharedLimit } from './store/limit.ts'
 import type { TraceEvent } from './trace.ts'
 
 /** What `pool.origins` may say of one origin: its limit, its protocol, or both. */
@@ -104,6 +105,12 @@ export interface PoolOptions {
   callSites?: CallSiteMode
   /** Called for each lifecycle event (see `TraceEvent`). Must not throw; errors are caught and logged once. */
   trace?: (event: TraceEvent) => void
+  /**
+   * A limit shared with every other copy of the pool (tabs, isolates, processes) that uses the same
+   * store: `sharedLimit({ store, limit })` from `ky-pool/shared-limit` (README "Beyond one process").
+   * Each request takes a permit from the store after its local slot and holds it as long.
+   */
+  shared?: SharedLimit
 }
 
 /** Per-request options, passed as `client.get(url, { pool: { … } })`. */
@@ -131,6 +138,7 @@ export interface ResolvedPoolOptions {
   leaks: LeakMode
   callSites: CallSiteMode
   trace: ((event: TraceEvent) => void) | undefined
+  shared: SharedLimit | undefined
 }
 
 /** The defaults that do not depend on the runtime or the protocol (those are in src/pool/slots.ts). */
@@ -164,6 +172,7 @@ const optionKeys: Record<keyof PoolOptions, true> = {
   leaks: true,
   callSites: true,
   trace: true,
+  shared: true,
 }
 const known = new Set(Object.keys(optionKeys))
 
@@ -204,6 +213,7 @@ export function resolvePoolOptions(
         ? options.callSites
         : (base.callSites ?? (pick('leaks') === 'strict' ? 'always' : 'after-leak')),
     trace: options.trace !== undefined ? options.trace : base.trace,
+    shared: options.shared,
   }
   // 0 would fail every read that has to wait at all. (undici's bodyTimeout uses 0 for "off"; here that is Infinity.)
   if (resolved.idleTimeout === 0) {
@@ -221,6 +231,10 @@ export function resolvePoolOptions(
   }
   if (resolved.trace !== undefined && typeof resolved.trace !== 'function') {
     throw new PoolConfigError('pool.trace', resolved.trace, 'a function')
+  }
+  // Made by sharedLimit(), which checks the rest: a plain { store, limit } would need that code here, in every bundle.
+  if (resolved.shared !== undefined && !resolved.shared?.acquire) {
+    throw new PoolConfigError('pool.shared', resolved.shared, 'sharedLimit()')
   }
   return resolved
 }

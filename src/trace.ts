@@ -42,7 +42,12 @@ export type TraceEvent =
       protocol: Protocol
       protocolSource: ProtocolSource
     })
-  | (EventBase & { type: 'rejected'; reason: 'aborted' | 'queue-timeout' | 'queue-full'; waited: number })
+  | (EventBase & {
+      type: 'rejected'
+      /** `store-unreachable`: the shared limit's store could not be reached and `pool.shared` fails closed. */
+      reason: 'aborted' | 'queue-timeout' | 'queue-full' | 'store-unreachable'
+      waited: number
+    })
   | (EventBase & { type: 'headers'; status: number; ms: number })
   | (EventBase & {
       type: 'settled'
@@ -62,8 +67,18 @@ export type TraceEvent =
     })
   | (EventBase & { type: 'leaked'; callSite: string; detectedBy: LeakReport['detectedBy']; first: boolean })
   | (EventBase & { type: 'retry'; retryCount: number; error: string })
+  | (EventBase & {
+      type: 'store-unreachable'
+      /** The shared limit's engine ('redis', 'durable-object', …). */
+      engine: string
+      /** `open`: the request goes on under the local limit alone; `closed`: it fails and is not sent. */
+      failed: 'open' | 'closed'
+      waited: number
+      /** Why, redacted. */
+      error: string
+    })
 
-/** The moments: queued, acquired, rejected, headers, settled, reclaimed, leaked, retry. */
+/** The moments: queued, acquired, rejected, headers, settled, reclaimed, leaked, retry, store-unreachable. */
 export type TraceEventType = TraceEvent['type']
 
 /** One body that its caller never read nor cancelled. */

@@ -8,13 +8,17 @@ import type { ReclaimAction } from '../lifecycle.ts'
 import type { Lease } from '../limiter.ts'
 import { redactUrl } from '../redact.ts'
 
+/** What a flight holds until its body settles: a `Lease`, or one joined with a store permit. */
+export type Held = Pick<Lease, 'released' | 'release'>
+
 export class Flight {
   readonly id: number
   readonly method: string
   readonly rawUrl: string
   readonly origin: string
   readonly callSite: CallSite | undefined
-  lease: Lease | undefined
+  /** The slot (with the shared limit's permit, when `pool.shared` is set: see `SharedGate`), until the body settles. */
+  lease: Held | undefined
   /** The slot among those awaiting headers (`awaitingHeaders`), given back when headers arrive. */
   headersLease: Lease | undefined
   acquiredAt = 0

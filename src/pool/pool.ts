@@ -145,16 +145,26 @@ export class Pool {
     const queued = flight.lease === undefined
     if (queued)
       flight.lease = await this.#queue(this.#limiter, flight, signal, requestOptions, fetchInit, queuedAt)
-    const lease = flight.lease!
-    if (this.#awaitingHeaders !== undefined) {
-      try {
+    try {
+      // The store's permit joins the local slot: `flight.lease` then gives both back.
+      if (this.options.shared)
+        flight.lease = await this.options.shared.acquire(
+          this.options,
+          this.#events,
+          flight,
+          signal,
+          requestOptions,
+          fetchInit,
+          queuedAt,
+        )
+      if (this.#awaitingHeaders !== undefined) {
         flight.headersLease =
           this.#awaitingHeaders.tryAcquire('') ??
           (await this.#queue(this.#awaitingHeaders, flight, signal, requestOptions, fetchInit, queuedAt))
-      } catch (error) {
-        this.#failed(flight, lease)
-        throw error
       }
+    } catch (error) {
+      this.#failed(flight)
+      throw error
     }
     flight.acquiredAt = performance.now()
     if (this.#events.tracer !== undefined) this.#traceAcquired(flight, flight.acquiredAt - queuedAt)
@@ -171,7 +181,7 @@ export class Pool {
       this.#events.totals.requests++
       response = await fetchImpl(request, fetchInit)
     } catch (error) {
-      this.#failed(flight, lease)
+      this.#failed(flight)
       throw error
     }
     flight.headersLease?.release()
@@ -179,15 +189,16 @@ export class Pool {
       return this.#received(flight, response, signal)
     } catch (error) {
       // A custom fetch may resolve anything: a Response whose body is locked or used, or no Response at all.
-      if (flight.body === undefined) this.#failed(flight, lease)
+      if (flight.body === undefined) this.#failed(flight)
       else flight.body.fail(error)
       throw error
     }
   }
 
   /** Fetch failed (or never started): the slot goes back at once. */
-  #failed(flight: Flight, lease: Lease): void {
+  #failed(flight: Flight): void {
     flight.headersLease?.release()
+    const lease = flight.lease!
     if (lease.released) return
     lease.release()
     this.#events.tracer?.settled(flight, 'errored', 0, undefined)

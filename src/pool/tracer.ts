@@ -38,7 +38,11 @@ export class Tracer {
     this.#emit({ type: 'acquired', ...base(flight), waited, limit, protocol, protocolSource })
   }
 
-  rejected(flight: Flight, reason: 'aborted' | 'queue-timeout' | 'queue-full', waited: number): void {
+  rejected(
+    flight: Flight,
+    reason: 'aborted' | 'queue-timeout' | 'queue-full' | 'store-unreachable',
+    waited: number,
+  ): void {
     this.#emit({ type: 'rejected', ...base(flight), reason, waited })
   }
 
@@ -64,6 +68,25 @@ export class Tracer {
   retry(flight: Flight, retryCount: number, error: unknown): void {
     const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
     this.#emit({ type: 'retry', ...base(flight), retryCount, error: redactMessage(reason) })
+  }
+
+  /** The shared limit's store could not be reached for `flight`: it goes on under the local limit (`open`) or fails (`closed`). */
+  storeUnreachable(
+    flight: Flight,
+    engine: string,
+    failed: 'open' | 'closed',
+    waited: number,
+    error: unknown,
+  ): void {
+    const reason = error instanceof Error ? error.message : String(error)
+    this.#emit({
+      type: 'store-unreachable',
+      ...base(flight),
+      engine,
+      failed,
+      waited,
+      error: redactMessage(reason),
+    })
   }
 
   #emit(event: TraceEvent): void {

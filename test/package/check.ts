@@ -1,6 +1,6 @@
 /**
  * The published package, as a consumer gets it: build, `npm pack`, unpack into a fresh project, then
- * import `ky-pool` and `ky-pool/testing` from it and make real requests, with the newest ky we develop
+ * import `ky-pool`, `ky-pool/testing` and `ky-pool/web-locks` from it and make real requests, with the newest ky we develop
  * against and with the lowest the peer range claims (the `ky-lowest` npm alias); publint and
  * arethetypeswrong check the exports map and types. Prints "package: N passed, N failed".
  */
@@ -21,6 +21,7 @@ const run = (command: string, args: string[], cwd = root) =>
 const consumerApp = `import http from 'node:http'
 import { client, createClient, QueueTimeoutError } from 'ky-pool'
 import { assertNoLeaks, resetSharedClient } from 'ky-pool/testing'
+import { webLocksStore } from 'ky-pool/web-locks'
 const server = http
   .createServer((req, res) => req.resume().on('end', () => res.end(JSON.stringify({ method: req.method }))))
   .listen(0, '127.0.0.1')
@@ -32,6 +33,12 @@ const query = await client.query(url, { json: { q: 1 } }).json()
 if (get.method !== 'GET' || query.method !== 'QUERY') process.exit(1)
 if (typeof createClient !== 'function' || QueueTimeoutError.name !== 'QueueTimeoutError') process.exit(1)
 await assertNoLeaks(client)
+// Node 24 has navigator.locks (shared by its worker threads), so the Web Locks store works here too.
+const store = webLocksStore()
+const permit = await store.acquire('package-check', 1)
+if (!(permit.token > 0)) process.exit(1)
+permit.release()
+await store.close()
 server.close()
 console.log('consumer ok')`
 
@@ -61,7 +68,7 @@ try {
   })
   for (const ky of kys) {
     check(
-      `a consumer imports ky-pool and ky-pool/testing from the tarball and makes requests (${ky.label} ky, ${ky.version})`,
+      `a consumer imports ky-pool, ky-pool/testing and ky-pool/web-locks from the tarball and makes requests (${ky.label} ky, ${ky.version})`,
       () => {
         const app = join(work, `app-${ky.dir.replaceAll('/', '-')}`)
         mkdirSync(join(app, 'node_modules/ky-pool'), { recursive: true })
