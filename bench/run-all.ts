@@ -54,6 +54,11 @@ const runs: BenchRun[] = [
   // Issue 14 item 5: per-origin caps 6/12/24/∞ against plain ky on cold and warm h1 bursts of 60 and 200 at 20
   // and 80 ms RTT, Node and Deno (about 4 minutes on 2 cores). Not by default: it informs a default, it guards none.
   { name: 'caps', script: 'caps.ts', byDefault: false },
+  // Issue 10: what a limit shared beyond one process adds per request (p50/p99): memory and Redis, then the
+  // Durable Object in Miniflare (storage on disk and in memory; about 30 s).
+  { name: 'shared-limits', script: 'shared-limits.ts', byDefault: false },
+  { name: 'shared-limits-durable-object', script: 'shared-limits-durable-object.ts', byDefault: false },
+  { name: 'shared-limits-web-locks', script: 'shared-limits-web-locks.ts', byDefault: false },
   {
     name: 'soak-100k-silent',
     script: 'soak.ts',

@@ -1,151 +1,165 @@
 /**
- * `node bench/shared-limits.ts` — what a limit shared beyond one process adds to each request (issue 10):
- * p50/p99 per request with the shared limit against the same requests with none, when the limit is never
- * reached (so the figure is the engine's round trips, not queueing).
+ * `node bench/shared-limits.ts` — what a limit shared beyond one process costs per request (issue 10).
  *
- * Web Locks (`ky-pool/web-locks`), in Chromium: a page of one context on a loopback origin whose `/work`
- * answers at once (test/support/tabs.ts) makes `SHARED_N` GETs through a ky-pool client, without a
- * shared limit or with `pool.shared = sharedLimit({ store: webLocksStore({ fencing }), limit: 64 })`,
- * one at a time, then 20 at a time (the browser's own cap of 6 per HTTP/1.1 host, and ky-pool's, apply
- * to both). Fencing tokens local, or drawn from the IndexedDB counter (the default). Then the store alone:
- * acquire + release one after the other on a free limit of 4, and three tabs looping acquire + release
- * on one limit of 1 at once (every grant a wake-up, across tabs or within one).
- * Timed in the page (`performance.now()`, 0.1 ms steps in Chromium without cross-origin isolation).
- * Plain and shared runs are interleaved over rounds after a warm-up; percentiles pool every round's samples.
+ * Small GETs (`/json`, body read with `.text()`) to the loopback server in a child process, under a
+ * per-origin limit of 8: with the pool's local limiter alone, and with the same limit shared through a
+ * store — in memory (`memoryStore()`, the floor: the pool's wiring with no I/O), and Redis (a real
+ * `redis-server` on loopback, started here) without and with batching. One at a time (every request
+ * pays the store's acquire) and 8 at a time (the limit: nobody queues for long; requests pay the
+ * store's round trips, which go out together per tick). Cells: per-request latency p50 and p99 in
+ * ms, median (min–max) over the rounds; "added" is each round's p50 (p99) minus the local limiter's in
+ * the same round. "Redis calls" counts EVALSHA per request (INFO commandstats): acquire + release +
+ * refresh.
  *
- * Env: BENCH_ROUNDS (3), SHARED_N (200).
+ * The Durable Object and Web Locks engines add their rows from their own scripts (see bench/README.md).
+ *
+ * Env: BENCH_ROUNDS (5), SHARED_N (400 requests per run).
  */
-import { chromiumMissing } from '../scripts/chromium.ts'
-import { bundleTabsPage, openTabs, startTabsServer, type Tabs } from '../test/support/tabs.ts'
-import type { TabsApi } from '../test/support/tabs-page.ts'
-import { envInt, header, interleave, num, rounds, table } from './support/harness.ts'
+import { Redis } from 'ioredis'
+import { createClient, type PooledKy } from '../src/index.ts'
+import { redisStore } from '../src/redis.ts'
+import { memoryStore, sharedLimit } from '../src/shared-limit.ts'
+import { spawnServer } from '../test/support/loopback-server.ts'
+import { type RedisServer, redisServerPath, startRedis } from '../test/support/redis-server.ts'
+import { cell, envInt, header, interleave, roundsOr, table } from './support/harness.ts'
 
-const n = envInt('SHARED_N', 200)
+const rounds = roundsOr(5)
+const requests = envInt('SHARED_N', 400)
+const limit = 8
 
-type Fencing = 'shared' | 'local'
-
-/** The nearest-rank percentile of `values` (q in 0–1). */
-function percentile(values: readonly number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN
+interface Contender {
+  name: string
+  client: PooledKy
+  /** The Redis client whose EVALSHA calls are counted, for Redis rows. */
+  redis?: Redis
 }
 
-/** Calls `window.tabs[method](...args)` in `page` (test/support/tabs-page.ts). */
-function call<M extends 'calls' | 'cost' | 'handoff'>(
-  page: Tabs['pages'][number],
-  method: M,
-  ...args: Parameters<TabsApi[M]>
-): ReturnType<TabsApi[M]> {
-  return page.evaluate(
-    ([method, args]) =>
-      (globalThis as unknown as { tabs: Record<string, (...args: unknown[]) => unknown> }).tabs[method]!(
-        ...args,
-      ),
-    [method, args] as const,
-  ) as ReturnType<TabsApi[M]>
+interface Sample {
+  p50: number
+  p99: number
+  /** EVALSHA calls per request (Redis rows). */
+  calls: number | undefined
 }
 
-/** One row per workload: plain and shared p50/p99 and what the shared limit added, in ms. */
-function row(engine: string, workload: string, plain: number[], shared: number[]): string[] {
-  const p = (values: number[], q: number) => percentile(values, q)
-  return [
-    engine,
-    workload,
-    num(p(plain, 0.5), 2),
-    num(p(plain, 0.99), 2),
-    num(p(shared, 0.5), 2),
-    num(p(shared, 0.99), 2),
-    num(p(shared, 0.5) - p(plain, 0.5), 2),
-    num(p(shared, 0.99) - p(plain, 0.99), 2),
-  ]
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!
 }
 
-interface WebLocksRun {
-  rows: string[][]
-  /** The store alone and the hand-off between tabs, as a table of its own. */
-  alone: string
+/** "+1.2 (…)" for a difference that is not negative; a negative one keeps its own sign. */
+function signed(text: string): string {
+  return text.startsWith('-') ? text : `+${text}`
 }
 
-async function webLocks(): Promise<WebLocksRun | string> {
-  const server = await startTabsServer(await bundleTabsPage())
-  server.hold = false
-  const tabs = await openTabs(server.url, 3)
-  if (tabs === undefined) {
-    await server.close()
-    return chromiumMissing()
-  }
-  try {
-    const page = tabs.pages[0]!
-    const engine = `Web Locks (Chromium ${tabs.browser.version().split('.')[0]})`
-    const workloads = [
-      { name: `${num(n)} requests one at a time, local fencing`, width: 1, fencing: 'local' as Fencing },
-      { name: `${num(n)} requests one at a time, IndexedDB fencing`, width: 1, fencing: 'shared' as Fencing },
-      { name: `${num(n)} requests 20 at a time, local fencing`, width: 20, fencing: 'local' as Fencing },
-      { name: `${num(n)} requests 20 at a time, IndexedDB fencing`, width: 20, fencing: 'shared' as Fencing },
-    ]
-    const rows: string[][] = []
-    for (const workload of workloads) {
-      const contenders = [
-        { name: 'plain', limit: 0 },
-        { name: 'shared', limit: 64 },
-      ]
-      const samples = await interleave(contenders, { rounds }, (contender) =>
-        call(page, 'calls', n, workload.width, contender.limit, workload.fencing, '/work'),
-      )
-      const [plain, shared] = contenders.map((contender) => samples.get(contender)!.flat())
-      rows.push(row(engine, workload.name, plain!, shared!))
+async function evalshaCalls(redis: Redis): Promise<number> {
+  const info = await redis.info('commandstats')
+  return Number(/cmdstat_evalsha:calls=(\d+)/.exec(info)?.[1] ?? 0)
+}
+
+/** `total` requests by `concurrency` workers; per-request latencies in ms. */
+async function run(contender: Contender, url: string, total: number, concurrency: number): Promise<Sample> {
+  const latencies: number[] = []
+  const before = contender.redis === undefined ? 0 : await evalshaCalls(contender.redis)
+  let next = 0
+  const worker = async () => {
+    while (next < total) {
+      next++
+      const started = performance.now()
+      await contender.client.get(url).text()
+      latencies.push(performance.now() - started)
     }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker))
+  // Releases go out after the body settles: wait for them before counting.
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  const after = contender.redis === undefined ? 0 : await evalshaCalls(contender.redis)
+  latencies.sort((a, b) => a - b)
+  return {
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    calls: contender.redis === undefined ? undefined : (after - before) / total,
+  }
+}
 
-    const fencings = [{ name: 'local' as Fencing }, { name: 'shared' as Fencing }]
-    const alone = await interleave(fencings, { rounds }, (fencing) => call(page, 'cost', n, 4, fencing.name))
-    const perTab = Math.ceil(n / 3)
-    const handoffs = await interleave(fencings, { rounds }, async (fencing) => {
-      const totals = await Promise.all(
-        tabs.pages.map((tab) => call(tab, 'handoff', perTab, `handoff-${fencing.name}`, fencing.name)),
+async function main(): Promise<void> {
+  const server = await spawnServer()
+  const url = `${server.url}/json`
+  const pool = { perOrigin: limit, leaks: 'silent' as const }
+  const contenders: Contender[] = [
+    { name: 'local limiter only', client: createClient({ pool }) },
+    {
+      name: 'memoryStore()',
+      client: createClient({ pool: { ...pool, shared: sharedLimit({ store: memoryStore(), limit }) } }),
+    },
+  ]
+  let redisServer: RedisServer | undefined
+  const redisClients: Redis[] = []
+  const closing: (() => Promise<void>)[] = []
+  if (redisServerPath() === undefined) {
+    console.log(
+      'redis-server is not installed: the Redis rows are left out (apt-get install -y redis-server)',
+    )
+  } else {
+    redisServer = await startRedis()
+    for (const batch of [1, limit]) {
+      const redis = new Redis(redisServer.port, '127.0.0.1')
+      redisClients.push(redis)
+      const store = redisStore(redis, { batch })
+      closing.push(() => store.close())
+      contenders.push({
+        name: batch === 1 ? 'redisStore()' : `redisStore({ batch: ${batch} })`,
+        client: createClient({ pool: { ...pool, shared: sharedLimit({ store, limit }) } }),
+        redis,
+      })
+    }
+  }
+  const rows: string[][] = []
+  try {
+    for (const concurrency of [1, limit]) {
+      const results = await interleave(
+        contenders,
+        { rounds, warmup: (contender) => run(contender, url, Math.ceil(requests / 4), concurrency) },
+        (contender) => run(contender, url, requests, concurrency),
       )
-      return Math.max(...totals) / (perTab * tabs.pages.length)
-    })
-    const aloneRows = fencings.map((fencing) => {
-      const times = alone.get(fencing)!.flat()
-      const handoff = handoffs.get(fencing)!
-      return [
-        fencing.name === 'local' ? 'local' : 'IndexedDB',
-        num(percentile(times, 0.5), 2),
-        num(percentile(times, 0.99), 2),
-        num(percentile(handoff, 0.5), 2),
-      ]
-    })
-    return {
-      rows,
-      alone: table(
-        [
-          'Web Locks store alone: fencing',
-          'acquire + release p50',
-          'p99',
-          'hand-off, 3 tabs on a limit of 1, per permit',
-        ],
-        aloneRows,
-      ),
+      const local = results.get(contenders[0]!)!
+      for (const contender of contenders) {
+        const samples = results.get(contender)!
+        const added = (key: 'p50' | 'p99') => samples.map((sample, round) => sample[key] - local[round]![key])
+        const calls = samples.map((sample) => sample.calls).filter((value) => value !== undefined)
+        rows.push([
+          concurrency === 1 ? 'one at a time' : `${concurrency} at a time`,
+          contender.name,
+          cell(
+            samples.map((sample) => sample.p50),
+            2,
+          ),
+          cell(
+            samples.map((sample) => sample.p99),
+            2,
+          ),
+          contender === contenders[0] ? '' : signed(cell(added('p50'), 2)),
+          contender === contenders[0] ? '' : signed(cell(added('p99'), 2)),
+          calls.length === 0 ? '' : cell(calls, 2),
+        ])
+      }
     }
   } finally {
-    await tabs.close()
+    for (const close of closing) await close()
+    for (const redis of redisClients) redis.disconnect()
+    await redisServer?.stop()
     await server.close()
   }
+  console.log(
+    header(
+      'Shared limits (bench/shared-limits.ts)',
+      `${requests} GETs of \`/json\` per run to a loopback server, per-origin limit ${limit}, shared or not. ` +
+        'Cells: per-request ms, median (min–max) of the rounds; "added" is the per-round difference to the ' +
+        'local limiter; "Redis calls" is EVALSHA per request.',
+      rounds,
+    ),
+  )
+  console.log(
+    `\n${table(['workload', 'limit', 'p50 ms', 'p99 ms', 'added p50', 'added p99', 'Redis calls'], rows)}`,
+  )
 }
 
-console.log(
-  header(
-    'Shared limits: added latency per request (issue 10)',
-    'ms per request through a ky-pool client with `pool.shared` (limit never reached) against the same client without; p50/p99 pool every round.',
-  ),
-)
-console.log()
-const webLocksRun = await webLocks()
-if (typeof webLocksRun === 'string') console.log(`Web Locks: ${webLocksRun}`)
-console.log(
-  table(
-    ['engine', 'workload', 'plain p50', 'plain p99', 'shared p50', 'shared p99', 'added p50', 'added p99'],
-    typeof webLocksRun === 'string' ? [] : webLocksRun.rows,
-  ),
-)
-if (typeof webLocksRun !== 'string') console.log(`\n${webLocksRun.alone}`)
+await main()

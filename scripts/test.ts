@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { delimiter, join, resolve } from 'node:path'
 import { stripVTControlCharacters } from 'node:util'
+import { redisServerPath } from '../test/support/redis-server.ts'
 import { chromiumPath } from './chromium.ts'
 
 interface Counts {
@@ -128,6 +129,13 @@ if (browser === undefined) {
   results.push({ name: 'chromium (no browser)', passed: 0, failed: 1, seconds: 0 })
 } else {
   env.CHROMIUM_PATH = browser
+}
+
+// The Redis tests (issue 10) need a real redis-server; without one they are reported as skipped, said here once.
+if (redisServerPath() === undefined) {
+  console.log(
+    'redis: redis-server is not installed, so the Redis tests are skipped (apt-get install -y redis-server; README "Beyond one process")',
+  )
 }
 
 for (const runner of runners) {

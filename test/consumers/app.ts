@@ -4,6 +4,7 @@
  * the consumer's tsconfig lacks, a broken exports map), the directive is unused, and that is an error.
  */
 import { client, createClient, type PooledResponse, QueueTimeoutError } from 'ky-pool'
+import { memoryStore, sharedLimit } from 'ky-pool/shared-limit'
 import { assertNoLeaks, createTestClient } from 'ky-pool/testing'
 
 export async function consume(url: string): Promise<number> {
@@ -29,6 +30,15 @@ export async function consume(url: string): Promise<number> {
   createClient({ pool: { perOrigin: 'six' } })
   // @ts-expect-error -- not a pool option
   createClient({ pool: { perOrign: 6 } })
+
+  const store = memoryStore()
+  const shared = createClient({ pool: { shared: sharedLimit({ store, limit: 2 }) } })
+  // @ts-expect-error -- pool.shared is made by sharedLimit(), not a plain object
+  createClient({ pool: { shared: { store, limit: 2 } } })
+  // @ts-expect-error -- the shared limit is a number
+  sharedLimit({ store, limit: 'two' })
+  await shared.pool.settle()
+  await store.close()
 
   const test = createTestClient({ pool: { perOrigin: 2 } })
   await assertNoLeaks(test)

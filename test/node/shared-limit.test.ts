@@ -96,6 +96,28 @@ describe('pool.shared', () => {
     expect(a.held).toBe(0)
   })
 
+  it('a forgotten body keeps its permit until the watchdog reclaims it (leakAfter), not on reclaimAfter', async () => {
+    const server = await start()
+    const [a] = twoCopies()
+    const log = new TraceLog()
+    const pooled = client({
+      pool: {
+        leakAfter: 200,
+        reclaimAfter: 10,
+        trace: log.trace,
+        shared: sharedLimit({ store: a, limit: 1 }),
+      },
+    })
+    await pooled.get(`${server.url}/json`) // never read
+    expect(await pooled.get(`${server.url}/json`).json()).toEqual({ ok: true })
+    // The second request acquires (store permit included) only once the watchdog found the first body leaked and drained it.
+    const order = log.events
+      .map((event) => event.type)
+      .filter((type) => type !== 'headers' && type !== 'reclaimed')
+    expect(order).toEqual(['acquired', 'leaked', 'settled', 'acquired', 'settled'])
+    expect(log.of('leaked')[0]).toMatchObject({ detectedBy: 'watchdog' })
+  })
+
   it('the store wait counts against queueTimeout', async () => {
     const server = await start()
     const [a, b] = twoCopies()

@@ -1,7 +1,9 @@
 /**
  * The published package, as a consumer gets it: build, `npm pack`, unpack into a fresh project, then
- * import `ky-pool`, `ky-pool/testing` and `ky-pool/web-locks` from it and make real requests, with the newest ky we develop
- * against and with the lowest the peer range claims (the `ky-lowest` npm alias); publint and
+ * import `ky-pool`, `ky-pool/testing` and the shared limit's `ky-pool/shared-limit`, `ky-pool/redis`, `ky-pool/web-locks` from it
+ * and make real requests, with the newest ky we develop against and with the lowest the peer range claims
+ * (the `ky-lowest` npm alias); bundle a Worker that uses `ky-pool/durable-object` from it and run it in
+ * workerd (Miniflare); publint and
  * arethetypeswrong check the exports map and types. Prints "package: N passed, N failed".
  */
 import { execFileSync } from 'node:child_process'
@@ -41,6 +43,54 @@ permit.release()
 await store.close()
 server.close()
 console.log('consumer ok')`
+
+/** The shared limit's entry points (issue 10): a memory-backed shared limit in use, and the Redis engine's export. */
+const sharedApp = `import http from 'node:http'
+import { createClient } from 'ky-pool'
+import { memoryStore, sharedLimit, SharedLimitUnreachableError } from 'ky-pool/shared-limit'
+import { redisStore } from 'ky-pool/redis'
+const server = http.createServer((req, res) => res.end('{"ok":true}')).listen(0, '127.0.0.1')
+await new Promise((r) => server.once('listening', r))
+const store = memoryStore()
+const client = createClient({ pool: { shared: sharedLimit({ store, limit: 1 }) } })
+const url = 'http://127.0.0.1:' + server.address().port + '/'
+const [a, b] = await Promise.all([client.get(url).json(), client.get(url).json()])
+if (!a.ok || !b.ok || store.held !== 0) process.exit(1)
+if (typeof redisStore !== 'function' || SharedLimitUnreachableError.name !== 'SharedLimitUnreachableError') process.exit(1)
+await store.close()
+server.close()
+console.log('shared ok')`
+
+/** A user's Worker: the class exported, the store made from the binding, one permit taken and given back. */
+const durableObjectWorker = `import { KyPoolLimits, durableObjectStore } from 'ky-pool/durable-object'
+export { KyPoolLimits }
+export default {
+  async fetch(request, env) {
+    const store = durableObjectStore(env.KY_POOL_LIMITS)
+    const permit = await store.acquire('https://api.example', 2)
+    permit.release()
+    return Response.json({ token: permit.token, engine: store.engine })
+  },
+}`
+
+/** Bundles worker.js as Wrangler would (the \`workerd\` condition) and runs it in Miniflare. */
+const durableObjectRunner = (root: string) => `import { createRequire } from 'node:module'
+const require = createRequire(${JSON.stringify(join(root, 'package.json'))})
+const { build } = await import(require.resolve('rolldown'))
+const { Miniflare, convertV4MiniflareOptions } = await import(require.resolve('miniflare'))
+const bundled = await build({ input: 'worker.js', write: false, platform: 'neutral',
+  external: (id) => id.startsWith('cloudflare:') || id.startsWith('node:'),
+  resolve: { conditionNames: ['workerd', 'worker', 'import', 'default'] },
+  output: { format: 'esm', codeSplitting: false } })
+const mf = new Miniflare(convertV4MiniflareOptions({ modules: true, script: bundled.output[0].code,
+  compatibilityDate: '2026-04-01', durableObjects: { KY_POOL_LIMITS: { className: 'KyPoolLimits', useSQLite: true } } }))
+try {
+  const body = await (await mf.dispatchFetch('http://worker.test/')).json()
+  if (body.token !== 1 || body.engine !== 'durable-object') throw new Error(JSON.stringify(body))
+  console.log('worker ok')
+} finally {
+  await mf.dispose()
+}`
 
 try {
   check('npm run build emits dist/', () => run('npm', ['run', 'build', '--silent']))
@@ -110,6 +160,35 @@ try {
     async () => {
       const inputs = await bundled(['workerd', 'worker', 'browser', 'import'])
       if (!inputs.includes('ky-pool/dist/workerd.js')) throw new Error(`not the workerd entry: ${inputs}`)
+    },
+  )
+  check(
+    'a consumer uses ky-pool/shared-limit and imports ky-pool/redis (with ioredis) from the tarball',
+    () => {
+      const app = join(work, 'app-shared')
+      mkdirSync(join(app, 'node_modules/ky-pool'), { recursive: true })
+      run('tar', ['-xzf', tarball, '-C', join(app, 'node_modules/ky-pool'), '--strip-components=1'])
+      for (const dependency of ['ky', 'ioredis']) {
+        symlinkSync(join(root, 'node_modules', dependency), join(app, 'node_modules', dependency))
+      }
+      writeFileSync(join(app, 'package.json'), '{ "type": "module" }')
+      writeFileSync(join(app, 'app.js'), sharedApp)
+      const out = run(process.execPath, ['app.js'], app)
+      if (!out.includes('shared ok')) throw new Error(out)
+    },
+  )
+  check(
+    'a Worker bundled from the tarball exports KyPoolLimits from ky-pool/durable-object, binds it, and takes and gives back a permit in workerd',
+    () => {
+      const app = join(work, 'app-worker')
+      mkdirSync(join(app, 'node_modules/ky-pool'), { recursive: true })
+      run('tar', ['-xzf', tarball, '-C', join(app, 'node_modules/ky-pool'), '--strip-components=1'])
+      symlinkSync(join(root, 'node_modules/ky'), join(app, 'node_modules/ky'))
+      writeFileSync(join(app, 'package.json'), '{ "type": "module" }')
+      writeFileSync(join(app, 'worker.js'), durableObjectWorker)
+      writeFileSync(join(app, 'run.js'), durableObjectRunner(root))
+      const out = run(process.execPath, ['run.js'], app)
+      if (!out.includes('worker ok')) throw new Error(out)
     },
   )
   check('publint finds nothing wrong', () => run(bin('publint'), ['--strict']))

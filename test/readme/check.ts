@@ -95,7 +95,11 @@ writeFileSync(
   join(work, 'tsconfig.json'),
   JSON.stringify({
     extends: '../../../tsconfig.json',
-    include: blocks.filter((b) => b.checker === 'tsc').map((b) => b.file),
+    // The blocks, and the ambient `cloudflare:workers` module that src/durable-object/ imports.
+    include: [
+      ...blocks.filter((b) => b.checker === 'tsc').map((b) => b.file),
+      '../../../src/cloudflare-workers.d.ts',
+    ],
     exclude: [],
   }),
 )
