@@ -11,6 +11,11 @@
  * the same round. "Redis calls" counts EVALSHA per request (INFO commandstats): acquire + release +
  * refresh.
  *
+ * Then the issue's demonstrations with real processes (each its own pooled client over redisStore()):
+ * 4 processes × 50 concurrent calls (`/delay?ms=20`) under a shared limit of 8, with the peak the server
+ * saw; and `kill -9` of a process holding all 4 permits of a limit of 4 (ttl 1000 ms, refresh 250 ms),
+ * with how long another process's calls then waited.
+ *
  * The Durable Object and Web Locks engines add their rows from their own scripts (see bench/README.md).
  *
  * Env: BENCH_ROUNDS (5), SHARED_N (400 requests per run).
@@ -19,8 +24,9 @@ import { Redis } from 'ioredis'
 import { createClient, type PooledKy } from '../src/index.ts'
 import { redisStore } from '../src/redis.ts'
 import { memoryStore, sharedLimit } from '../src/shared-limit.ts'
-import { spawnServer } from '../test/support/loopback-server.ts'
+import { type SpawnedServer, spawnServer } from '../test/support/loopback-server.ts'
 import { type RedisServer, redisServerPath, startRedis } from '../test/support/redis-server.ts'
+import { startWorker } from '../test/support/shared-limit-workers.ts'
 import { cell, envInt, header, interleave, roundsOr, table } from './support/harness.ts'
 
 const rounds = roundsOr(5)
@@ -113,6 +119,7 @@ async function main(): Promise<void> {
     }
   }
   const rows: string[][] = []
+  let processes: string[][] = []
   try {
     for (const concurrency of [1, limit]) {
       const results = await interleave(
@@ -142,6 +149,7 @@ async function main(): Promise<void> {
         ])
       }
     }
+    if (redisServer !== undefined) processes = await acrossProcesses(server, redisServer)
   } finally {
     for (const close of closing) await close()
     for (const redis of redisClients) redis.disconnect()
@@ -160,6 +168,54 @@ async function main(): Promise<void> {
   console.log(
     `\n${table(['workload', 'limit', 'p50 ms', 'p99 ms', 'added p50', 'added p99', 'Redis calls'], rows)}`,
   )
+  if (processes.length > 0) {
+    console.log('\n### Across processes (Node + Redis), one run each\n')
+    console.log(table(['demonstration', 'result'], processes))
+  }
+}
+
+/** The issue's two demonstrations with real processes; rows of the second table. */
+async function acrossProcesses(server: SpawnedServer, redis: RedisServer): Promise<string[][]> {
+  const rows: string[][] = []
+  for (const batch of ['1', '8']) {
+    await server.reset()
+    const env = {
+      URL: `${server.url}/delay?ms=20`,
+      CALLS: '50',
+      LIMIT: '8',
+      BATCH: batch,
+      PREFIX: `demo${batch}:`,
+    }
+    const workers = await Promise.all([1, 2, 3, 4].map(() => startWorker(redis.port, env)))
+    const started = performance.now()
+    for (const worker of workers) worker.go()
+    const results = await Promise.all(workers.map((worker) => worker.result))
+    const ms = performance.now() - started
+    const stats = await server.stats()
+    const done = results.reduce((sum, result) => sum + result.done, 0)
+    rows.push([
+      `4 processes × 50 calls, shared limit 8${batch === '1' ? '' : `, batch ${batch}`}`,
+      `server peak ${stats.peakInFlight}, ${done} of 200 done, ${stats.requests} requests seen, ${Math.round(ms)} ms`,
+    ])
+  }
+  await server.reset()
+  const ttl = 1000
+  const refresh = 250
+  const common = { TTL: String(ttl), REFRESH: String(refresh), LIMIT: '4', PREFIX: 'kill:', CALLS: '4' }
+  const holder = await startWorker(redis.port, { ...common, URL: `${server.url}/hold?tag=k`, HOLD: '1' })
+  const waiter = await startWorker(redis.port, { ...common, URL: `${server.url}/json` })
+  holder.go()
+  await server.waitForRequests(4)
+  waiter.go()
+  await new Promise((resolve) => setTimeout(resolve, 2 * ttl)) // refreshed meanwhile: the waiter waits
+  const killed = performance.now()
+  holder.child.kill('SIGKILL')
+  const result = await waiter.result
+  rows.push([
+    `kill -9 of a process holding all 4 permits (ttl ${ttl} ms, refresh ${refresh} ms)`,
+    `the other's ${result.done} calls done ${Math.round(performance.now() - killed)} ms after the kill (bound: ttl + one refresh = ${ttl + refresh} ms)`,
+  ])
+  return rows
 }
 
 await main()

@@ -232,6 +232,12 @@ class RedisStore implements LimitStore {
       key.spares.length = 0
       key.releasing = []
       if (tokens.length > 0) releases.push(this.#release(key, tokens).catch(() => {}))
+      // No longer a waiting copy: others may hand permits to their own waiters again at once (else in ttl).
+      const leave = async () => {
+        this.#connected() // down: nothing to wait for, the entry expires
+        await this.#call(() => this.#client.zrem(key.waiting, this.#id))
+      }
+      releases.push(leave().catch(() => {}))
     }
     await Promise.all(releases)
     this.#pauseListeners.clear()

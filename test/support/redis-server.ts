@@ -20,8 +20,13 @@ export interface RedisServer {
   kill(): Promise<void>
 }
 
-/** Where `redis-server` is, or undefined when it is not installed. */
+/**
+ * Where `redis-server` is, or undefined when it is not installed. `REDIS_SERVER` names the binary; set
+ * empty (`REDIS_SERVER= npm test`), it acts as if none were installed, to see the skipped path.
+ */
 export function redisServerPath(): string | undefined {
+  const named = process.env.REDIS_SERVER
+  if (named !== undefined) return named !== '' && existsSync(named) ? named : undefined
   const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/bin', '/usr/sbin', '/usr/local/bin']
   return dirs.map((dir) => join(dir, 'redis-server')).find((path) => existsSync(path))
 }

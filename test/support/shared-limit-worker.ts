@@ -40,6 +40,7 @@ const origin = new URL(url).origin
 ;(await store.acquire(prefix + origin, limit)).release()
 console.log('ready')
 await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()))
+process.stdin.destroy() // an open stdin would keep this process alive after its calls
 
 if (env('HOLD') === '1') {
   // Takes `calls` permits with requests the server holds (it counts them), and waits to be killed.
