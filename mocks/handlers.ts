@@ -16,7 +16,7 @@
  * | `GET /stall` | headers (declaring 1 MiB; `?declare=0`: no length) and one byte, then nothing until it is cancelled |
  * | `GET /trickle?every=MS` | no length, one byte every MS ms (default 10) until it is cancelled: an SSE heartbeat, a long poll |
  * | `GET /error/:status` | that status with a JSON body `{ "error": … }` |
- * | `GET /flaky/:status?key=K&times=N` | that status with `Retry-After: 0` and a JSON body the first N times (default 1) per key, then JSON |
+ * | `GET /flaky/:status?key=K&times=N&after=S` | that status with `Retry-After: S` (default 0) and a JSON body the first N times (default 1) per key, then JSON |
  * | `GET /redirect?to=PATH` | 302 to PATH (default `/json`) |
  * | `GET /empty` | 204 |
  * | `HEAD /json` | 200, no body |
@@ -149,10 +149,12 @@ export function createHandlers(base: string = mockOrigin): RequestHandler[] {
       flakyAttempts.set(key, attempt)
       const status = Number(params.status)
       if (attempt <= number(query.get('times'), 1)) {
-        return HttpResponse.json(
-          { error: `status ${status}`, attempt },
-          { status, headers: { 'retry-after': '0' } },
-        )
+        // Exposed, or a browser hides Retry-After from a cross-origin caller (it is not CORS-safelisted).
+        const headers = {
+          'retry-after': query.get('after') ?? '0',
+          'access-control-expose-headers': 'retry-after',
+        }
+        return HttpResponse.json({ error: `status ${status}`, attempt }, { status, headers })
       }
       return HttpResponse.json({ ...json, attempt })
     }),

@@ -61,6 +61,21 @@ export interface PoolHandle {
    * the leak reports gathered since the last call (strict mode: throws a `LeakError` with them).
    */
   settle(): Promise<LeakReport[]>
+  /**
+   * Pauses an origin until `until` (a Date, or ms since the epoch; at most `backpressure.maxPause` from now):
+   * nothing new is sent to it meanwhile, queued and new requests wait (their abort, `queueTimeout` and ky's
+   * timeouts still apply), then it resumes one request at a time. In Workers: the current invocation's pool.
+   */
+  pauseOrigin(origin: string, until: number | Date): Promise<void>
+  /** Ends an origin's pause now (gently: one request first). */
+  resumeOrigin(origin: string): Promise<void>
+  /**
+   * An origin's limit from now on (`undefined`: back to the configured one). Queued requests go at once
+   * when it grows; none is cancelled when it shrinks (in-flight ones finish).
+   */
+  setLimit(origin: string, limit: number | undefined): Promise<void>
+  /** The total limit from now on, with the same rules as `setLimit`. */
+  setTotal(total: number): void
 }
 
 type Method = 'get' | 'post' | 'put' | 'delete' | 'patch' | 'query' | 'head'
@@ -200,6 +215,11 @@ function pooledKy(
     options,
     stats: () => poolOf().stats(),
     settle: () => poolOf().settle(),
+    // Steering is cold (backpressure.ts), like everything about paused origins.
+    pauseOrigin: (origin, until) => poolOf().steer('pause', origin, +until),
+    resumeOrigin: (origin) => poolOf().steer('resume', origin),
+    setLimit: (origin, limit) => poolOf().steer('setLimit', origin, limit),
+    setTotal: (total) => poolOf().setTotal(total),
   }
   const pooledFetch: FetchLike = (request, init) => poolOf().fetch(request, init ?? {}, runtimeFetch)
   const wrapped = new WeakMap<FetchLike, FetchLike>()
@@ -259,14 +279,16 @@ function pooledKy(
     ...options,
     hooks: {
       ...options.hooks,
-      ...(options.hooks?.beforeRetry !== undefined || handle.options.trace !== undefined
-        ? {
-            beforeRetry: [
-              ...(options.hooks?.beforeRetry ?? []),
-              ({ request, retryCount, error }) => poolOf().noteRetry(request, retryCount, error),
-            ],
-          }
-        : {}),
+      // The retry budget (README "Origin backpressure"): over it, the call fails with ky's error for the
+      // response it got, and is not sent again. Runs only when ky is about to retry.
+      beforeRetry: [
+        ...(options.hooks?.beforeRetry ?? []),
+        async ({ request, retryCount, error }) => {
+          const pool = poolOf()
+          if (!(await pool.paced()).allowRetry(request.url)) throw error
+          pool.noteRetry(request, retryCount, error)
+        },
+      ],
       beforeError: [
         ({ error }) =>
           error instanceof KyError || error.constructor === TypeError ? redactError(error) : error,

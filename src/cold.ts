@@ -7,7 +7,10 @@
  */
 export { BodyIdleTimeoutError, BodyReclaimedError } from './errors/body.ts'
 export { LeakError } from './errors/leak.ts'
+export { OriginPausedError } from './errors/paused.ts'
 export { QueueFullError, QueueTimeoutError } from './errors/queue.ts'
 export { LeakReporter } from './leaks.ts'
+export { startPace } from './pool/pace.ts'
+export { settlePool } from './pool/settle.ts'
 export { Tracer } from './pool/tracer.ts'
 export { warnSharedInvocations } from './runtime-warnings.ts'

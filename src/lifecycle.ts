@@ -33,3 +33,20 @@ export type Protocol = 'h1' | 'h2' | 'h3' | 'unknown'
  * connection events in Node), given in `pool.origins` (`declared`), or neither (`default`).
  */
 export type ProtocolSource = 'observed' | 'declared' | 'default'
+
+/**
+ * Origin backpressure: an origin is `paused` (nothing new is sent to it) until a time, then `resumed`;
+ * its limit in force changes (`limited`) as it resumes gently, adapts, or as the app sets it.
+ *
+ * Why an origin was paused: a 429 or 503 with `Retry-After` (`retry-after`), a rate-limit budget at 0
+ * (`rate-limit`: the IETF `RateLimit` field or `X-RateLimit-Remaining`), the app (`app`:
+ * `pool.pauseOrigin`), or a shared limit store telling of another copy's pause (`store`).
+ */
+export type PauseCause = 'retry-after' | 'rate-limit' | 'app' | 'store'
+
+/**
+ * Why an origin's limit in force is what it is: as configured (`configured`), one request and then more
+ * after a pause (`resuming`), shrunk or regrown by the adaptive limit (`adaptive`), set by the app (`app`),
+ * or spaced to the pace the origin accepts (`paced`: one request at a time, `interval` ms apart).
+ */
+export type LimitReason = 'configured' | 'resuming' | 'adaptive' | 'app' | 'paced'

@@ -251,7 +251,7 @@ export class Limiter {
   readonly #now: () => number
 
   constructor(options: LimiterOptions) {
-    this.#options = options
+    this.#options = { ...options }
     this.#now = options.now ?? (() => performance.now())
     if (options.timerPerWaiter === true) this.#ownTimers = new Map()
   }
@@ -331,6 +331,12 @@ export class Limiter {
   /** Keys with something acquired or queued. */
   *keys(): IterableIterator<string> {
     for (const state of this.#keys.values()) if (!state.parked) yield state.key
+  }
+
+  /** Changes the total cap: a raised one lets queued waiters in at once, a lowered one takes effect as slots free. */
+  setTotal(total: number): void {
+    this.#options.total = total
+    this.#promote()
   }
 
   /** Re-reads `limitOf(key)`; a raised limit lets queued waiters in at once, a lowered one takes effect as slots free. */

@@ -22,6 +22,39 @@ export interface OriginOptions {
   protocol?: 'h1' | 'h2' | 'h3'
 }
 
+/**
+ * Origin backpressure (README "Origin backpressure"): a 429 or 503 with `Retry-After`, or a rate-limit
+ * budget at 0, pauses the whole origin; it then resumes one request at a time and paces itself.
+ */
+export interface BackpressureOptions {
+  /**
+   * Longest pause honoured, in ms: a longer `Retry-After` or reset is cut to it, so a hostile header cannot
+   * freeze the client. Values of a year or more, or that do not parse, are ignored (an `ignored` event).
+   * @default 60000
+   */
+  maxPause?: number
+  /**
+   * Read the IETF `RateLimit`/`RateLimit-Policy` fields and `X-RateLimit-Remaining`/`-Reset`: pace the origin
+   * to its budget, and pause it when the budget is at 0, before the server has to answer 429.
+   * @default true
+   */
+  rateLimitHeaders?: boolean
+  /**
+   * Adapt each origin's in-flight limit: halve it on 429/503/timeouts, grow it back by one per limit's worth
+   * of successes, up to the configured limit (AIMD; docs/design.md says why not a gradient).
+   * @default false
+   */
+  adaptive?: boolean
+  /**
+   * Retries allowed per origin, like Envoy's and gRPC's retry budgets: `ratio` of the requests sent in the last
+   * `window` ms, and at least `min`. Over it, a call fails at once with ky's error for its last response.
+   * `false`: no budget. Default `{ ratio: 0.2, min: 10, window: 10000 }`.
+   */
+  retryBudget?: false | { ratio?: number; min?: number; window?: number }
+  /** Origins whose 429s, 503s and rate-limit headers never pause, pace or budget them (the app can still steer them). */
+  optOut?: string[]
+}
+
 /** The pool's limits and policies, given as `createClient({ pool: { … } })`; every one is optional. */
 export interface PoolOptions {
   /**
@@ -105,6 +138,8 @@ export interface PoolOptions {
   callSites?: CallSiteMode
   /** Called for each lifecycle event (see `TraceEvent`). Must not throw; errors are caught and logged once. */
   trace?: (event: TraceEvent) => void
+  /** Origin backpressure (see `BackpressureOptions`); `false` turns it off. Default: on. */
+  backpressure?: false | BackpressureOptions
   /**
    * A limit shared with every other copy of the pool (tabs, isolates, processes) that uses the same
    * store: `sharedLimit({ store, limit })` from `ky-pool/shared-limit` (README "Beyond one process").
@@ -138,7 +173,17 @@ export interface ResolvedPoolOptions {
   leaks: LeakMode
   callSites: CallSiteMode
   trace: ((event: TraceEvent) => void) | undefined
+  backpressure: false | ResolvedBackpressure
   shared: SharedLimit | undefined
+}
+
+export interface ResolvedBackpressure {
+  maxPause: number
+  rateLimitHeaders: boolean
+  adaptive: boolean
+  retryBudget: false | { ratio: number; min: number; window: number }
+  /** Canonical origins. */
+  optOut: string[]
 }
 
 /** The defaults that do not depend on the runtime or the protocol (those are in src/pool/slots.ts). */
@@ -172,6 +217,7 @@ const optionKeys: Record<keyof PoolOptions, true> = {
   leaks: true,
   callSites: true,
   trace: true,
+  backpressure: true,
   shared: true,
 }
 const known = new Set(Object.keys(optionKeys))
@@ -213,6 +259,7 @@ export function resolvePoolOptions(
         ? options.callSites
         : (base.callSites ?? (pick('leaks') === 'strict' ? 'always' : 'after-leak')),
     trace: options.trace !== undefined ? options.trace : base.trace,
+    backpressure: backpressureOf(options.backpressure),
     shared: options.shared,
   }
   // 0 would fail every read that has to wait at all. (undici's bodyTimeout uses 0 for "off"; here that is Infinity.)
@@ -268,6 +315,38 @@ export function resolveRequestOptions(value: unknown): RequestPoolOptions & { ca
   }
   if (queueTimeout !== undefined) duration('options.pool.queueTimeout', queueTimeout)
   return { priority, queueTimeout, callSite }
+}
+
+/** `pool.backpressure`, defaults filled in (README "Origin backpressure"). */
+function backpressureOf(value: unknown): false | ResolvedBackpressure {
+  if (value === false) return false
+  const name = 'pool.backpressure'
+  const given = shape(name, value ?? {})
+  const budget = given.retryBudget !== false && shape(`${name}.retryBudget`, given.retryBudget ?? {})
+  const flags = { rateLimitHeaders: given.rateLimitHeaders ?? true, adaptive: given.adaptive ?? false }
+  for (const [key, flag] of Object.entries(flags)) {
+    if (typeof flag !== 'boolean') throw new PoolConfigError(`${name}.${key}`, flag, 'true or false')
+  }
+  const ratio = budget && (budget.ratio ?? 0.2)
+  if (ratio > 1) throw new PoolConfigError(`${name}.retryBudget.ratio`, ratio, 'a fraction from 0 to 1')
+  const optOut: unknown[] = given.optOut ?? []
+  return {
+    ...flags,
+    maxPause: duration(`${name}.maxPause`, given.maxPause ?? 60_000),
+    optOut: optOut.map((origin) => originKey(`${name}.optOut`, String(origin), redactText(String(origin)))),
+    retryBudget: budget && {
+      ratio: duration(`${name}.retryBudget.ratio`, ratio),
+      min: bytes(`${name}.retryBudget.min`, budget.min ?? 10),
+      window: count(`${name}.retryBudget.window`, budget.window ?? 10_000),
+    },
+  }
+}
+
+/** An options object (`false` turns the feature off). */
+// biome-ignore lint/suspicious/noExplicitAny: checked field by field by the caller
+function shape(option: string, value: unknown): Record<string, any> {
+  if (isPlainObject(value)) return value
+  throw new PoolConfigError(option, value, 'false or an object')
 }
 
 /** A positive integer (or `Infinity` where `infinite` is allowed). */

@@ -14,16 +14,27 @@ export { KyPoolError, KyPoolRequestError } from './errors/base.ts'
 export { BodyIdleTimeoutError, BodyReclaimedError } from './errors/body.ts'
 export { InvalidUrlError, PoolConfigError } from './errors/config.ts'
 export { LeakError } from './errors/leak.ts'
+/** A type only: the class loads with the cold chunk; tell it by `error.name === 'OriginPausedError'` (it is a `QueueTimeoutError`). */
+export type { OriginPausedError } from './errors/paused.ts'
 export { QueueFullError, QueueTimeoutError } from './errors/queue.ts'
 export { SharedLimitUnreachableError } from './errors/shared.ts'
 export type { CallSiteMode, LeakMode } from './leaks.ts'
-export type { PoolOptions, RequestPoolOptions, ResolvedPoolOptions } from './options.ts'
+export type {
+  BackpressureOptions,
+  PoolOptions,
+  RequestPoolOptions,
+  ResolvedBackpressure,
+  ResolvedPoolOptions,
+} from './options.ts'
 export { defaults } from './options.ts'
 export { originOf } from './origin.ts'
 export { redactUrl } from './redact.ts'
 export type {
   LeakReport,
+  LimitReason,
   OriginStats,
+  PaceEvent,
+  PauseCause,
   PoolStats,
   ReclaimCause,
   SettleHow,

@@ -11,6 +11,8 @@
 
 import type {
   LeakDetector,
+  LimitReason,
+  PauseCause,
   Protocol,
   ProtocolSource,
   ReclaimAction,
@@ -18,7 +20,16 @@ import type {
   SettleHow,
 } from './lifecycle.ts'
 
-export type { LeakDetector, Protocol, ProtocolSource, ReclaimAction, ReclaimCause, SettleHow }
+export type {
+  LeakDetector,
+  LimitReason,
+  PauseCause,
+  Protocol,
+  ProtocolSource,
+  ReclaimAction,
+  ReclaimCause,
+  SettleHow,
+}
 
 interface EventBase {
   /** Per-pool sequence number of the request (one per attempt: ky calls fetch again on retry). */
@@ -77,8 +88,24 @@ export type TraceEvent =
       /** Why, redacted. */
       error: string
     })
+  | (PaceEvent & EventBase)
 
-/** The moments: queued, acquired, rejected, headers, settled, reclaimed, leaked, retry, store-unreachable. */
+/**
+ * What happens to a whole origin under backpressure; such an event belongs to no request: its `id` is 0,
+ * `method` '' and `url` the origin. `paused` until `until` (ms since the epoch) and why, `resumed`, its
+ * limit in force changed (`limited`: the cap, why, and the ms between sends when paced), or a pace header
+ * `ignored` because it was malformed or absurd.
+ */
+export type PaceEvent =
+  | { type: 'paused'; origin: string; until: number; cause: PauseCause }
+  | { type: 'resumed'; origin: string; cause: PauseCause }
+  | { type: 'limited'; origin: string; limit: number; reason: LimitReason; interval: number }
+  | { type: 'ignored'; origin: string; header: string }
+
+/**
+ * The moments: queued, acquired, rejected, headers, settled, reclaimed, leaked, retry, store-unreachable;
+ * and of an origin: paused, resumed, limited, ignored.
+ */
 export type TraceEventType = TraceEvent['type']
 
 /** One body that its caller never read nor cancelled. */
@@ -106,6 +133,13 @@ export interface OriginStats {
   protocol: Protocol
   /** Where that comes from: `observed` (Resource Timing, undici's connection events), `declared` (`pool.origins`), `default` (unknown). */
   protocolSource: ProtocolSource
+  /** Under backpressure only (the origin pushed back, or the app steered it): whether it is paused, until when (ms since the epoch) and why. */
+  paused?: boolean
+  pausedUntil?: number
+  pauseCause?: PauseCause
+  /** Why `limit` is what it is (see `LimitReason`), and the ms between sends when paced. */
+  limitReason?: LimitReason
+  interval?: number
 }
 
 /** `client.pool.stats()`: a snapshot of the pool, in total and per origin, with running totals. */

@@ -5,6 +5,7 @@
  */
 import type { Limiter } from '../limiter.ts'
 import type { PoolStats } from '../trace.ts'
+import type { Backpressure } from './backpressure.ts'
 import type { Slots } from './slots.ts'
 import type { Tracer } from './tracer.ts'
 
@@ -24,7 +25,7 @@ export class Events {
     aborted: 0,
   }
 
-  stats(limiter: Limiter, slots: Slots): PoolStats {
+  stats(limiter: Limiter, slots: Slots, pace?: Backpressure): PoolStats {
     const origins: PoolStats['origins'] = {}
     for (const origin of limiter.keys()) {
       const stats = limiter.keyStats(origin)!
@@ -37,6 +38,7 @@ export class Events {
         protocolSource: source,
       }
     }
+    pace?.addStats(origins, slots)
     return {
       inFlight: limiter.acquired,
       queued: limiter.queued,

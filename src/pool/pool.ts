@@ -22,6 +22,7 @@ import { ProtocolBook } from '../protocols.ts'
 import { disposable, isNullBodyStatus, type StandInBody, standInResponse } from '../response.ts'
 import type { Runtime } from '../runtime.ts'
 import type { LeakReport, PoolStats } from '../trace.ts'
+import type { Backpressure } from './backpressure.ts'
 import { Events } from './events.ts'
 import { Flight, type HeldFlight, hold, type Watched } from './flight.ts'
 import { HeldFlights } from './held.ts'
@@ -64,6 +65,10 @@ export class Pool {
   #nextId = 0
   /** `settle()` calls waiting for the next slot given back or body held. */
   #onChange: (() => void)[] = []
+  /** Origin backpressure (backpressure.ts), loaded on the first 429/503, budget header or steering call. */
+  #pace: Backpressure | undefined
+  /** Set while it loads: requests wait for it, so none slips past a pause being put in place. */
+  #paceLoading: Promise<Backpressure> | undefined
 
   constructor(options: PoolOptions = {}, environment: PoolEnvironment = {}) {
     this.options = resolvePoolOptions(options, environment.defaults)
@@ -79,7 +84,10 @@ export class Pool {
       total: this.options.total,
       maxQueue: this.options.maxQueue,
       limitOf: (origin) => this.#slots.limit(origin),
-      onPressure: () => this.#reclaimer.reclaimUnderPressure(),
+      onPressure: (origin) => {
+        this.#pace?.queued(origin)
+        this.#reclaimer.reclaimUnderPressure()
+      },
       timerPerWaiter: perRequestContexts,
     })
     if (this.options.awaitingHeaders !== Infinity) {
@@ -109,6 +117,8 @@ export class Pool {
       leakSites: environment.leakSites,
       perRequestContexts,
     })
+    // A store that carries pauses between copies is listened to from the start (pace.ts).
+    if (this.options.shared?.store.onPause) this.paced().catch(() => {})
   }
 
   /**
@@ -123,6 +133,7 @@ export class Pool {
   ): Promise<Response> {
     // With a trace, its code loads before the first request (see src/lazy.ts), so no event is missed.
     if (this.options.trace !== undefined && this.#events.tracer === undefined) await this.#startTracing()
+    if (this.#paceLoading !== undefined) await this.#paceLoading.catch(() => {}) // a chunk that failed: see paced()
     const redirect = init.redirect ?? request.redirect
     if (this.#redirects === undefined || redirect !== 'follow') return this.#send(request, init, fetchImpl)
     return this.#redirects(request, init, (hop, hopInit) => this.#send(hop, hopInit, fetchImpl))
@@ -141,10 +152,12 @@ export class Pool {
     const flight = new Flight(++this.#nextId, request.method, url, origin, requestOptions.callSite)
     const signal = request.signal
     const queuedAt = performance.now()
+    this.#pace?.check(origin)
     flight.lease = this.#limiter.tryAcquire(origin)
     const queued = flight.lease === undefined
     if (queued)
       flight.lease = await this.#queue(this.#limiter, flight, signal, requestOptions, fetchInit, queuedAt)
+    this.#pace?.started(origin) // a paced origin's gap starts now, before anything else can take its turn
     try {
       // The store's permit joins the local slot: `flight.lease` then gives both back.
       if (this.options.shared)
@@ -181,11 +194,26 @@ export class Pool {
       this.#events.totals.requests++
       response = await fetchImpl(request, fetchInit)
     } catch (error) {
+      if (signal?.reason?.name === 'TimeoutError') this.#pace?.timedOut(origin)
       this.#failed(flight)
       throw error
     }
     flight.headersLease?.release()
     try {
+      // Every response is looked at: a status check and two header lookups (bench/overhead.ts). What it
+      // said is read, and the pace code loaded, only when the origin pushed back or sent a budget.
+      const status = response.status
+      if (
+        status === 429 ||
+        status === 503 ||
+        this.#pace !== undefined ||
+        response.headers.has('ratelimit') ||
+        response.headers.has('x-ratelimit-remaining')
+      ) {
+        if (this.options.backpressure !== false)
+          // A cold chunk that fails to load (a browser offline) costs the pace, not the response.
+          (await this.paced().catch(() => undefined))?.response(origin, status, response.headers)
+      }
       return this.#received(flight, response, signal)
     } catch (error) {
       // A custom fetch may resolve anything: a Response whose body is locked or used, or no Response at all.
@@ -245,13 +273,16 @@ export class Pool {
     } catch (error) {
       const waited = performance.now() - queuedAt
       const { totals, tracer } = this.#events
+      const pause = this.#pace?.left(key)
       if (error instanceof LimiterRejection) {
         // The errors' words are cold (see src/lazy.ts); waiting for them, once, costs no slot.
         const cold = coldNow() ?? (await loadCold())
         if (error.kind === 'timeout') {
           totals.queueTimeouts++
           tracer?.rejected(flight, 'queue-timeout', waited)
-          throw new cold.QueueTimeoutError(flight, error.limit, waited, queueTimeout)
+          throw pause === undefined
+            ? new cold.QueueTimeoutError(flight, error.limit, waited, queueTimeout)
+            : new cold.OriginPausedError(flight, waited, queueTimeout, pause[0], pause[1])
         }
         totals.queueFull++
         tracer?.rejected(flight, 'queue-full', 0)
@@ -261,6 +292,37 @@ export class Pool {
       tracer?.rejected(flight, 'aborted', waited)
       throw error
     }
+  }
+
+  // --- origin backpressure (backpressure.ts, loaded on first use by pace.ts) ---------------------
+
+  /** The pool's backpressure, loading it on first use (a 429/503, a budget header, a retry, the app steering). */
+  paced(): Promise<Backpressure> {
+    if (this.#pace !== undefined) return Promise.resolve(this.#pace)
+    // Loaded or failed, the next call starts afresh (a chunk that failed is tried again, as in lazy.ts).
+    const done = () => (this.#paceLoading = undefined)
+    this.#paceLoading ??= loadCold().then(
+      (cold) => {
+        done()
+        this.#pace = cold.startPace(this.options, this.#limiter, this.#slots, this.#events, cold.Tracer)
+        return this.#pace
+      },
+      (error: unknown) => {
+        done()
+        throw error
+      },
+    )
+    return this.#paceLoading
+  }
+
+  /** The app steers an origin (see `PoolHandle`): `pause` until a time, `resume`, `setLimit`. */
+  async steer(act: 'pause' | 'resume' | 'setLimit', origin: string, value?: number): Promise<void> {
+    ;(await this.paced()).steer(act, origin, value)
+  }
+
+  /** The total limit from now on; nothing queued or in flight is cancelled when it shrinks. */
+  setTotal(total: number): void {
+    this.#limiter.setTotal(total)
   }
 
   async #startTracing(): Promise<void> {
@@ -378,7 +440,7 @@ export class Pool {
   }
 
   stats(): PoolStats {
-    return this.#events.stats(this.#limiter, this.#slots)
+    return this.#events.stats(this.#limiter, this.#slots, this.#pace)
   }
 
   /**
@@ -389,30 +451,17 @@ export class Pool {
    * `idleTimeout`.
    */
   async settle(): Promise<LeakReport[]> {
-    for (;;) {
-      // An untouched body gets one macrotask from when settle() first sees it: a caller that reads at once
-      // (`await client.get(url).json()`, or `const res = await …` then a read) has touched it by then, even
-      // when its response arrived while settle() was waiting (a graceful shutdown with requests in flight).
-      const untouched = [...this.#held].filter((flight) => !flight.body.touched && !flight.leaked)
-      if (untouched.length > 0) {
-        await nextMacrotask()
-        for (const flight of untouched) {
-          if (flight.body.touched || flight.body.settled) continue
-          this.#watch.leak(flight, 'settle', this.#watch.action(flight))
-          void this.#reclaimer.reclaim(flight, 'settle')
-        }
-        continue
-      }
-      if (this.#limiter.acquired === 0 && this.#limiter.queued === 0) break
-      await new Promise<void>((resolve) => this.#onChange.push(resolve))
-    }
-    this.#watch.reportReclaimedUntouched()
-    this.#watch.stop()
-    this.#reclaimer.schedule(Infinity)
-    await this.#watch.reported()
-    const leaks = this.#watch.takeReports()
-    if (this.options.leaks === 'strict' && leaks.length > 0) throw new (await loadCold()).LeakError(leaks)
-    return leaks
+    // Cold (settle.ts): shutdown and tests call it, a request never does.
+    return (await loadCold()).settlePool({
+      held: this.#held,
+      watch: this.#watch,
+      reclaimer: this.#reclaimer,
+      limiter: this.#limiter,
+      pace: this.#pace,
+      strict: this.options.leaks === 'strict',
+      changed: () => new Promise<void>((resolve) => this.#onChange.push(resolve)),
+      nextMacrotask,
+    })
   }
 
   /** Wakes `settle()` whenever a slot is given back or a new body is held, so it can re-check. */

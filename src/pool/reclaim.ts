@@ -151,7 +151,8 @@ export class Reclaimer {
    */
   #need(origin: string): Need {
     const { limiter, slots, held, options } = this.#parts
-    const need: Need = { slots: limiter.queuedOn(origin), window: 0 }
+    // A paused origin's waiters wait for time, not for a slot: freeing one would cost a body for nothing.
+    const need: Need = { slots: slots.limit(origin) === 0 ? 0 : limiter.queuedOn(origin), window: 0 }
     const busyAt = slots.busyAt(origin)
     if (busyAt !== Infinity) need.slots += Math.max(0, limiter.acquiredOn(origin) - busyAt)
     const windowBytes = slots.windowBytes(origin)

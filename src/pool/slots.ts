@@ -67,6 +67,8 @@ export class Slots {
   readonly #runtime: Runtime
   readonly #options: ResolvedPoolOptions
   readonly #protocols: ProtocolBook
+  /** Origin backpressure, once loaded (pool.ts): a paused or paced origin's limit is lower than configured. */
+  pace: { limit(origin: string, base: number): number } | undefined
 
   constructor(runtime: Runtime, options: ResolvedPoolOptions, protocols: ProtocolBook) {
     this.#platform = platformOf(runtime)
@@ -82,11 +84,11 @@ export class Slots {
   /** ky-pool's cap on requests in flight to `origin`. */
   limit(origin: string): number {
     const set = this.#options.origins.get(origin)
-    return (
+    const base =
       (typeof set === 'number' ? set : set?.limit) ??
       this.#options.perOrigin ??
       defaultLimits[this.#platform][this.#protocols.protocolOf(origin)]
-    )
+    return this.pace === undefined ? base : this.pace.limit(origin, base)
   }
 
   /** Requests in flight at which the runtime's own connections to `origin` are all busy (Infinity: never, or ky-pool's cap binds first). */

@@ -13,7 +13,7 @@ import type {
   SettleHow,
 } from '../lifecycle.ts'
 import { redactMessage } from '../redact.ts'
-import type { TraceEvent } from '../trace.ts'
+import type { PaceEvent, TraceEvent } from '../trace.ts'
 import type { Flight } from './flight.ts'
 
 export class Tracer {
@@ -68,6 +68,11 @@ export class Tracer {
   retry(flight: Flight, retryCount: number, error: unknown): void {
     const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
     this.#emit({ type: 'retry', ...base(flight), retryCount, error: redactMessage(reason) })
+  }
+
+  /** An origin's moment under backpressure: paused, resumed, limited, ignored. */
+  pace(event: PaceEvent): void {
+    this.#emit({ ...event, id: 0, method: '', url: event.origin, at: performance.now() })
   }
 
   /** The shared limit's store could not be reached for `flight`: it goes on under the local limit (`open`) or fails (`closed`). */

@@ -80,6 +80,8 @@ export type BehaviourId =
   | 'reclaim-trickle'
   | 'awaiting-headers'
   | 'unparsable-input-redacted'
+  | 'origin-paused'
+  | 'server-pause'
 
 /** Every behaviour must finish in this time; a hang fails the test instead of stalling the runner. */
 const deadline = 10_000
@@ -114,6 +116,50 @@ async function thrownBy(call: () => Promise<unknown>): Promise<unknown> {
 }
 
 export const behaviours: Behaviour[] = [
+  {
+    id: 'server-pause',
+    name: 'a 429 with Retry-After pauses the whole origin: the next request to it waits for the pause',
+    async run({ traced, url, origin, check, rejects }) {
+      const { client } = traced({ retry: 0 })
+      const key = Math.random().toString(36).slice(2)
+      await rejects(client.get(url(`/flaky/429?key=${key}&after=1`)).json(), 'HTTPError')
+      const stats = client.pool.stats().origins[origin]
+      check.equal([stats?.paused, stats?.pauseCause], [true, 'retry-after'])
+      const started = performance.now()
+      check.equal(await client.get(url(`/flaky/429?key=${key}&after=1`)).json(), {
+        hello: 'world',
+        attempt: 2,
+      })
+      check.ok(performance.now() - started >= 800, `waited for the pause (${performance.now() - started} ms)`)
+    },
+  },
+  {
+    id: 'origin-paused',
+    name: 'a paused origin sends nothing until it resumes, then one request first; a request that gives up meanwhile fails with OriginPausedError',
+    async run({ traced, url, origin, check, rejects }) {
+      const { client, events } = traced()
+      const until = Date.now() + 60_000
+      await client.pool.pauseOrigin(origin, until)
+      check.equal(client.pool.stats().origins[origin]?.paused, true)
+      const error = await rejects(
+        client.get(url('/json'), { pool: { queueTimeout: 20 } }).json(),
+        'OriginPausedError',
+      )
+      check.equal([error.pausedUntil, error.pauseCause], [until, 'app'])
+      const waiting = client.get(url('/json')).json()
+      await client.pool.resumeOrigin(origin)
+      check.equal(await waiting, { hello: 'world' })
+      check.equal(client.pool.stats().totals.requests, 1, 'only the request after the pause was sent')
+      const moments = events
+        .filter((event) => ['paused', 'resumed'].includes(event.type))
+        .map((event) => event.type)
+      check.equal(moments, ['paused', 'resumed'])
+      check.ok(
+        events.some((event) => event.type === 'limited' && event.limit === 1 && event.reason === 'resuming'),
+        'resumed with one request first',
+      )
+    },
+  },
   {
     id: 'reclaim-after-response-hook',
     name: 'with an afterResponse hook (ky clones the response for it), a forgotten body is still reclaimed and reported',
