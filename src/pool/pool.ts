@@ -108,6 +108,7 @@ export class Pool {
       slots: this.#slots,
       events: this.#events,
       reclaimedUntouched: (flight) => this.#watch.reclaimedUntouched(flight),
+      waitingAtStore: (origin) => this.options.shared?.waiting(origin) ?? 0,
     })
     this.#watch = new LeakWatch({
       options: this.options,
@@ -160,7 +161,9 @@ export class Pool {
     this.#pace?.started(origin) // a paced origin's gap starts now, before anything else can take its turn
     try {
       // The store's permit joins the local slot: `flight.lease` then gives both back.
-      if (this.options.shared)
+      if (this.options.shared) {
+        // A body of ours that nobody reads may hold the permit it waits for: see `waitingAtStore`.
+        this.#reclaimer.schedule(performance.now())
         flight.lease = await this.options.shared.acquire(
           this.options,
           this.#events,
@@ -170,6 +173,7 @@ export class Pool {
           fetchInit,
           queuedAt,
         )
+      }
       if (this.#awaitingHeaders !== undefined) {
         flight.headersLease =
           this.#awaitingHeaders.tryAcquire('') ??

@@ -35,6 +35,8 @@ export interface ReclaimerParts {
   events: Events
   /** Told of each body the pool reclaimed before its caller touched it (a leak, if it stays untouched). */
   reclaimedUntouched: (flight: HeldFlight) => void
+  /** Requests to `origin` waiting for a shared limit's permit (`pool.shared`), after their local slot. */
+  waitingAtStore: (origin: string) => number
 }
 
 /** What waits for an origin's untouched bodies (see `Reclaimer.#need`). */
@@ -152,7 +154,9 @@ export class Reclaimer {
   #need(origin: string): Need {
     const { limiter, slots, held, options } = this.#parts
     // A paused origin's waiters wait for time, not for a slot: freeing one would cost a body for nothing.
-    const need: Need = { slots: slots.limit(origin) === 0 ? 0 : limiter.queuedOn(origin), window: 0 }
+    // Requests that only wait out a pause (a limit of 0) need no body reclaimed; those at the store do.
+    const queued = slots.limit(origin) === 0 ? 0 : limiter.queuedOn(origin)
+    const need: Need = { slots: queued + this.#parts.waitingAtStore(origin), window: 0 }
     const busyAt = slots.busyAt(origin)
     if (busyAt !== Infinity) need.slots += Math.max(0, limiter.acquiredOn(origin) - busyAt)
     const windowBytes = slots.windowBytes(origin)

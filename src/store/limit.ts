@@ -58,6 +58,11 @@ export interface SharedLimit {
   /** The shared limit of `origin` (canonical), or undefined when it is not shared. */
   limitOf(origin: string): number | undefined
   /**
+   * Requests to `origin` waiting at the store now. The pool's reclaimer counts them as queued on the
+   * origin: a body of this copy that nobody reads may hold the very permit they wait for.
+   */
+  waiting(origin: string): number
+  /**
    * A store permit for `flight`, taken after its local slot (`flight.lease`), and joined with it: what it
    * resolves with gives both back at once, so the pool keeps one thing per request. The slot alone when
    * the origin is not shared, or when the store was unreachable and the limit fails open. Rejects like
@@ -132,6 +137,8 @@ class Limit implements SharedLimit {
   readonly #origins: ReadonlyMap<string, number>
   /** The fail-open warning is printed once per shared limit, whatever the number of pools using it. */
   #warned = false
+  /** Requests waiting at the store, per origin (see `waiting`). */
+  readonly #waiting = new Map<string, number>()
 
   constructor(
     store: LimitStore,
@@ -151,6 +158,16 @@ class Limit implements SharedLimit {
     return this.#origins.get(origin) ?? this.#limit
   }
 
+  waiting(origin: string): number {
+    return this.#waiting.get(origin) ?? 0
+  }
+
+  #count(origin: string, delta: 1 | -1): void {
+    const count = this.waiting(origin) + delta
+    if (count === 0) this.#waiting.delete(origin)
+    else this.#waiting.set(origin, count)
+  }
+
   async acquire(
     pool: ResolvedPoolOptions,
     events: Events,
@@ -166,6 +183,7 @@ class Limit implements SharedLimit {
     const priority = options.priority ?? (init.priority === 'high' ? 1 : init.priority === 'low' ? -1 : 0)
     const queueTimeout = options.queueTimeout ?? pool.queueTimeout
     const wait = new Wait(signal, queueTimeout - (performance.now() - queuedAt))
+    this.#count(flight.origin, 1)
     try {
       const key = this.prefix + flight.origin
       return new Joined(slot, await this.store.acquire(key, limit, { priority, signal: wait.signal }))
@@ -193,6 +211,7 @@ class Limit implements SharedLimit {
       this.#warned = true
       return slot
     } finally {
+      this.#count(flight.origin, -1)
       wait.end()
     }
   }
