@@ -257,6 +257,11 @@ function pooledKy(
     }
     const init = options.hooks?.init
     if (init !== undefined) result = { ...result, hooks: { ...result.hooks, init: [...init, keepPooled] } }
+    // A `retry` that would replace the instance's, rather than merge with it (see `budgeted`).
+    const { retry } = options
+    if (typeof retry === 'number' || (typeof retry === 'object' && retry?.shouldRetry !== undefined)) {
+      result = { ...result, retry: budgeted(retry) }
+    }
     // A `timeout` given per call or to `extend`/`create` (the client's own is the pool's default already):
     // ky does not pass it on to fetch, so its queue timeout rides along in the per-request `pool` options.
     const { queueTimeout } = queueTimeoutUnder(options.timeout)
@@ -266,6 +271,28 @@ function pooledKy(
     }
     return result as T
   }
+  /**
+   * The retry budget (README "Origin backpressure") is asked before ky's backoff, in `shouldRetry`, so
+   * that a call over it fails at once with ky's error rather than after the delay (`Retry-After` may be
+   * a minute); the `beforeRetry` hook counts the retry when it goes. A caller's own `shouldRetry` runs
+   * after the budget's; a number becomes `{ limit }` (what ky makes of it), so that it merges with this.
+   */
+  const overBudget = async ({ error }: { error: Error }): Promise<false | undefined> => {
+    const url = (error as { request?: Request }).request?.url
+    return url !== undefined && !(await poolOf().paced()).allowRetry(url, false) ? false : undefined
+  }
+  const budgeted = (retry: Options['retry']): Options['retry'] => {
+    if (typeof retry === 'number') return { limit: retry, shouldRetry: overBudget }
+    if (retry === undefined) return { shouldRetry: overBudget }
+    if (typeof retry !== 'object' || retry === null) return retry // ky refuses it with its own TypeError
+    const theirs = retry.shouldRetry
+    if (theirs === undefined) return { ...retry, shouldRetry: overBudget }
+    if (budgetedChecks.has(theirs)) return retry
+    const shouldRetry: typeof theirs = async (state) => (await overBudget(state)) ?? theirs(state)
+    budgetedChecks.add(shouldRetry)
+    return { ...retry, shouldRetry }
+  }
+  const budgetedChecks = new WeakSet<object>([overBudget])
   /** The call site rides along in the per-request `pool` options, which ky hands to the pooled fetch. */
   const withCallSite = (options: RequestOptions | undefined, callSite: CallSite | undefined) =>
     callSite === undefined ? options : { ...options, pool: { ...options?.pool, callSite } }
@@ -277,6 +304,7 @@ function pooledKy(
    */
   const withPoolHooks = (options: Options): Options => ({
     ...options,
+    retry: budgeted(options.retry),
     hooks: {
       ...options.hooks,
       // The retry budget (README "Origin backpressure"): over it, the call fails with ky's error for the

@@ -324,8 +324,12 @@ export class Backpressure {
     return this.#origins.keys()
   }
 
-  /** Whether a retry of a request to `url` fits its origin's budget; counts it when it does. */
-  allowRetry(url: string): boolean {
+  /**
+   * Whether a retry of a request to `url` fits its origin's budget; counts it when it does and `count`
+   * is true. Asked without counting before ky's backoff (so that a call over budget fails at once, not
+   * after the delay), and with counting when the retry is about to be sent.
+   */
+  allowRetry(url: string, count = true): boolean {
     const origin = originOf(url)
     const budget = this.options.retryBudget
     if (budget === false || !this.#host.enabled(origin)) return true
@@ -334,7 +338,7 @@ export class Backpressure {
     this.#count(state, now, undefined)
     const sum = (slots: number[]) => slots.reduce((total, n) => total + (n ?? 0), 0)
     if (sum(state.retried) + 1 > Math.max(budget.min, budget.ratio * sum(state.sent))) return false
-    this.#count(state, now, true)
+    if (count) this.#count(state, now, true)
     return true
   }
 

@@ -241,6 +241,53 @@ describe('retries', () => {
   })
 })
 
+describe('the retry budget is asked before ky waits', () => {
+  it("over it, a 429 asking for 30 s fails at once with ky's error, not after the wait", async () => {
+    server.reset({ rate: 1000, burst: 1000 })
+    const { client } = traced({
+      retry: { limit: 2 },
+      pool: { backpressure: { retryBudget: { ratio: 0, min: 0 } } },
+    })
+    const started = performance.now()
+    const error = await rejection(client.get(`${server.origin}/x?status=429&ra=30`).json())
+    expect(error).toBeInstanceOf(HTTPError)
+    expect((error as HTTPError).response.status).toBe(429)
+    // Without the check before the backoff, ky would wait the 30 s Retry-After first.
+    expect(performance.now() - started).toBeLessThan(5_000)
+    expect(server.stats().requests).toBe(1)
+    client.pool.resumeOrigin(server.origin)
+    await client.pool.settle()
+  })
+
+  it("a per-call retry (a number, or with the caller's own shouldRetry) keeps the budget, and the caller's check runs under it", async () => {
+    server.reset({ rate: 1000, burst: 1000 })
+    const { client } = traced({ pool: { backpressure: { retryBudget: { ratio: 0, min: 0 } } } })
+    const asked: number[] = []
+    for (const retry of [
+      2,
+      { limit: 2, shouldRetry: ({ retryCount }: { retryCount: number }) => void asked.push(retryCount) },
+    ]) {
+      const error = await rejection(client.get(`${server.origin}/x?status=429&ra=30`, { retry }).json())
+      expect((error as HTTPError).response.status).toBe(429)
+      client.pool.resumeOrigin(server.origin)
+    }
+    expect(server.stats().requests).toBe(2)
+    expect(asked).toEqual([]) // over budget: the caller's shouldRetry is not asked
+    const { client: roomy } = traced({ pool: { backpressure: { retryBudget: { ratio: 1, min: 10 } } } })
+    const error = await rejection(
+      roomy
+        .get(`${server.origin}/x?status=503&ra=0`, {
+          retry: { limit: 1, shouldRetry: ({ retryCount }) => void asked.push(retryCount) },
+        })
+        .json(),
+    )
+    expect((error as HTTPError).response.status).toBe(503)
+    expect(asked).toEqual([1]) // within budget it is asked, and its undefined leaves ky's own checks
+    await client.pool.settle()
+    await roomy.pool.settle()
+  })
+})
+
 describe('the app steers', () => {
   it('a raised limit lets queued requests in at once; a lowered one cancels none', async () => {
     server.reset({ rate: 1000, burst: 1000 })
