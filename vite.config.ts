@@ -1,8 +1,30 @@
+import { resolve } from 'node:path'
 import { cloudflareTest } from '@cloudflare/vitest-plugin'
 import { playwright } from '@vitest/browser-playwright'
 import { msw } from 'msw/vite'
+import type { Plugin } from 'vite'
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config'
 import { chromiumArgs, chromiumMissing, chromiumPath } from './scripts/chromium.ts'
+
+const indexEntry = resolve(import.meta.dirname, 'src/index.ts')
+const browserEntry = resolve(import.meta.dirname, 'src/browser.ts')
+
+/**
+ * The browser projects (chromium, happy-dom) run what a bundler targeting the web resolves `ky-pool` to:
+ * src/browser.ts (package.json's `browser` export condition) wherever src/index.ts is imported, by a
+ * test or by src/testing.ts.
+ */
+function asBundledForBrowsers(): Plugin {
+  return {
+    name: 'ky-pool-browser-entry',
+    enforce: 'pre',
+    async resolveId(source, importer, options) {
+      if (importer === undefined || !source.endsWith('index.ts')) return null
+      const resolved = await this.resolve(source, importer, { ...options, skipSelf: true })
+      return resolved?.id === indexEntry ? browserEntry : null
+    },
+  }
+}
 
 /**
  * The browser comes from scripts/chromium.ts (CHROMIUM_PATH, a system Chrome/Chromium, or the npm one).
@@ -21,7 +43,7 @@ const browserProjects: TestProjectInlineConfiguration[] =
     ? []
     : [
         {
-          plugins: [msw({ mode: 'worker-only' })], // vitest 5 no longer serves /mockServiceWorker.js
+          plugins: [msw({ mode: 'worker-only' }), asBundledForBrowsers()], // vitest 5 no longer serves /mockServiceWorker.js
           test: {
             name: 'chromium',
             include: ['test/browser/**/*.test.ts'],
@@ -61,6 +83,7 @@ export default defineConfig({
         },
       },
       {
+        plugins: [asBundledForBrowsers()],
         test: {
           name: 'happy-dom',
           include: ['test/dom/**/*.test.ts'],

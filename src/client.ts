@@ -22,10 +22,11 @@ import {
   type ResolvedPoolOptions,
   resolvePoolOptions,
 } from './options.ts'
-import { type FetchLike, Pool } from './pool/pool.ts'
+import type { Plugins } from './plugins.ts'
+import { type FetchLike, Pool, type PoolEnvironment } from './pool/pool.ts'
 import { runtimeDefaults } from './pool/slots.ts'
 import { type Quoted, quotedHeader, quotedUrl, redactError } from './redact.ts'
-import { currentRuntime, keepAliveUntil, perInvocation } from './runtime.ts'
+import { currentRuntime } from './runtime.ts'
 import type { LeakReport, PoolStats } from './trace.ts'
 
 /** ky's options plus `pool` (limits for the client). */
@@ -157,21 +158,38 @@ function above(own: Function): Function {
   return wrapper
 }
 
-/** Creates a ky instance with its own pool. */
-export function createClient(options: ClientOptions = {}): PooledKy {
+/**
+ * Creates a ky instance with its own pool, with what the entry point plugs in (see src/plugins.ts);
+ * index.ts and browser.ts export it as `createClient`.
+ */
+export function createPooledClient(options: ClientOptions = {}, plugins: Plugins = {}): PooledKy {
   const { pool: poolOptions, ...kyOptions } = options
   const runtime = currentRuntime()
+  const invocations = plugins.invocations
   // Leaks are reported once per call site for the client, not once per Workers invocation.
-  const environment = {
+  const leakSites = new Set<string>()
+  const environment: PoolEnvironment = {
     runtime,
     defaults: { ...runtimeDefaults(runtime), ...queueTimeoutUnder(kyOptions.timeout ?? kyDefaultTimeout) },
-    keepAlive: keepAliveUntil,
-    leakSites: new Set<string>(),
+    keepAlive: invocations?.keepAliveUntil,
+    leakSites,
     perRequestContexts: runtime === 'workerd',
+    redirects: plugins.redirects?.(runtime),
   }
   const resolved = resolvePoolOptions(poolOptions, environment.defaults) // bad options fail here, not at the first request
-  const poolOf = perInvocation(() => new Pool(poolOptions, environment))
-  return pooledKy(poolOf, resolved, kyOptions, callSitesWanted(resolved, environment.leakSites))
+  plugins.observeConnections?.()
+  const makePool = () => new Pool(poolOptions, environment)
+  const poolOf = invocations?.perInvocation(makePool) ?? once(makePool)
+  return pooledKy(poolOf, resolved, kyOptions, callSitesWanted(resolved, leakSites))
+}
+
+/** A getter that makes its value on first use. */
+function once<T>(create: () => T): () => T {
+  let value: T | undefined
+  return () => {
+    value ??= create()
+    return value
+  }
 }
 
 /**
@@ -321,27 +339,22 @@ function pooledKy(
   function wrap(instance: KyInstance, chain: readonly unknown[]): PooledKy {
     // ky checks a request synchronously, inside `client.get(…)`: the runtime's TypeError for a URL with
     // userinfo, an unparsable URL, or a bad header name or value quotes what it refused (the password, the
-    // token). The try/catch is inline, not a helper: the call site is captured above this very function,
-    // and read from a stack with few frames.
-    const call = (input: Input, options?: RequestOptions) => {
-      const callSite = wantsCallSite() ? captureCallSite(above(call)) : undefined
-      try {
-        return instance(input, withCallSite(pooledOptions(options), callSite))
-      } catch (error) {
-        throw redactError(error, quotedBy(input, [options, ...chain]))
-      }
-    }
-    const client = call as unknown as PooledKy & Record<string, unknown>
-    for (const method of methods) {
+    // token). The call site is captured above `send` itself, the function the caller called, so the stack
+    // read has few frames.
+    const sending = (invoke: (input: Input, options?: Options) => ResponsePromise) => {
       const send = (input: Input, options?: RequestOptions) => {
         const callSite = wantsCallSite() ? captureCallSite(above(send)) : undefined
         try {
-          return instance[method](input, withCallSite(pooledOptions(options), callSite))
+          return invoke(input, withCallSite(pooledOptions(options), callSite))
         } catch (error) {
           throw redactError(error, quotedBy(input, [options, ...chain]))
         }
       }
-      client[method] = send as PooledKy[Method]
+      return send
+    }
+    const client = sending(instance) as unknown as PooledKy & Record<string, unknown>
+    for (const method of methods) {
+      client[method] = sending((input, options) => instance[method](input, options)) as PooledKy[Method]
     }
     client.extend = (defaults) => {
       let given: unknown = defaults

@@ -2,45 +2,23 @@
 /**
  * ky-pool: one shared ky instance that settles every response body and bounds in-flight requests
  * per origin and in total, with a real queue. See README.md.
+ *
+ * The entry point for Node, Deno and Bun (the `default` export condition), with the server plug-ins
+ * (src/plugins.ts); browser.ts is the browser's, workerd.ts Cloudflare Workers'.
  */
-export type {
-  ClientOptions,
-  PooledKy,
-  PooledResponse,
-  PooledResponsePromise,
-  PoolHandle,
-  RequestOptions,
-} from './client.ts'
-export { createClient } from './client.ts'
-export { KyPoolError, KyPoolRequestError } from './errors/base.ts'
-export { BodyIdleTimeoutError, BodyReclaimedError } from './errors/body.ts'
-export { InvalidUrlError, PoolConfigError } from './errors/config.ts'
-export { LeakError } from './errors/leak.ts'
-/** A type only: the class loads with the cold chunk; tell it by `error.name === 'OriginPausedError'` (it is a `QueueTimeoutError`). */
-export type { OriginPausedError } from './errors/paused.ts'
-export { QueueFullError, QueueTimeoutError } from './errors/queue.ts'
-export { SharedLimitUnreachableError } from './errors/shared.ts'
-export type { CallSiteMode, LeakMode } from './leaks.ts'
-export type {
-  BackpressureOptions,
-  PoolOptions,
-  RequestPoolOptions,
-  ResolvedBackpressure,
-  ResolvedPoolOptions,
-} from './options.ts'
-export { defaults } from './options.ts'
-export { originOf } from './origin.ts'
-export { redactUrl } from './redact.ts'
-export { client } from './shared.ts'
-export type {
-  LeakReport,
-  LimitReason,
-  OriginStats,
-  PaceEvent,
-  PauseCause,
-  PoolStats,
-  ReclaimCause,
-  SettleHow,
-  TraceEvent,
-  TraceEventType,
-} from './trace.ts'
+import { type ClientOptions, createPooledClient, type PooledKy } from './client.ts'
+import { serverPlugins } from './server.ts'
+import { sharedClient } from './shared.ts'
+
+export * from './public.ts'
+
+/** Creates a ky instance with its own pool, shared by every instance `extend` and `create` make from it. */
+export function createClient(options?: ClientOptions): PooledKy {
+  return createPooledClient(options, serverPlugins)
+}
+
+/**
+ * The shared client, created on first use. It *is* a ky instance (`client.get(url).json()`,
+ * `client(url)`, `client.extend(…)`) plus `client.pool`.
+ */
+export const client: PooledKy = sharedClient(createClient)

@@ -4,6 +4,7 @@
  * (src/pool/watch.ts) tells it what leaked. Capturing call sites is callsite.ts's.
  */
 import type { CallSite, CallSiteMode } from './callsite.ts'
+import type { LeakDetector, ReclaimAction } from './lifecycle.ts'
 import type { LeakReport } from './trace.ts'
 
 export type { CallSite, CallSiteMode }
@@ -70,9 +71,20 @@ export function formatCallSite(
 /** How many leak reports `settle()` can return at most; see `LeakReporter.#pending`. */
 export const maxPendingReports = 1000
 
+/** What a leak report says of the request whose body leaked (a flight of the pool's). */
+export interface LeakedRequest {
+  method: string
+  /** Redacted. */
+  url: string
+  origin: string
+  status: number | undefined
+  callSite: CallSite | undefined
+}
+
 /** Reports leaks once per call site (they repeat in loops); counts every one. */
 export class LeakReporter {
   readonly mode: LeakMode
+  readonly #callSites: CallSiteMode
   #count = 0
   readonly #seen: Set<string>
   /**
@@ -82,8 +94,10 @@ export class LeakReporter {
    */
   #pending: LeakReport[] = []
 
-  constructor(mode: LeakMode, seen = new Set<string>()) {
+  /** `callSites` says why a call site may be missing; `seen` holds the call sites already reported. */
+  constructor(mode: LeakMode, callSites: CallSiteMode, seen = new Set<string>()) {
     this.mode = mode
+    this.#callSites = callSites
     this.#seen = seen
   }
 
@@ -91,8 +105,26 @@ export class LeakReporter {
     return this.#count
   }
 
+  /** Reports the leak of `request`'s body; returns the report and whether it is the first from its call site. */
+  leaked(
+    request: LeakedRequest,
+    detectedBy: LeakDetector,
+    action: ReclaimAction,
+  ): { report: LeakReport; first: boolean } {
+    const report: LeakReport = {
+      method: request.method,
+      url: request.url,
+      origin: request.origin,
+      status: request.status ?? 0,
+      callSite: formatCallSite(request.callSite, this.#callSites),
+      detectedBy,
+      action,
+    }
+    return { report, first: this.#record(report) }
+  }
+
   /** Records a leak; returns whether it is the first from its call site. */
-  report(leak: LeakReport): boolean {
+  #record(leak: LeakReport): boolean {
     this.#count++
     const key = leak.callSite.split('\n', 1)[0] ?? ''
     const first = !this.#seen.has(key)

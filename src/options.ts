@@ -383,8 +383,7 @@ function originSettings(origins: unknown): Map<string, number | OriginOptions> {
       "an object like { 'https://api.example.com': 2 } or { 'https://api.example.com': { protocol: 'h2' } }, or a Map of the same",
     )
   }
-  const limits = new Map<string, number>()
-  const declared = new Map<string, 'h1' | 'h2' | 'h3'>()
+  const settings = new Map<string, OriginOptions>()
   // Own enumerable keys only: `__proto__` or `constructor` from JSON are just (invalid) origins, never prototype lookups.
   const entries: [unknown, unknown][] =
     origins instanceof Map ? [...origins] : Object.entries(origins as object)
@@ -394,42 +393,35 @@ function originSettings(origins: unknown): Map<string, number | OriginOptions> {
     const shown = redactText(key)
     const option = `pool.origins[${JSON.stringify(shown)}]`
     const origin = originKey(option, key, shown)
-    const settings: OriginOptions =
-      typeof value === 'number' ? { limit: value } : originOptions(option, value)
-    if (settings.limit !== undefined) {
-      const limit = count(option + (typeof value === 'number' ? '' : '.limit'), settings.limit, true)
-      const previous = limits.get(origin)
-      if (previous !== undefined && previous !== limit) {
+    const given: OriginOptions = typeof value === 'number' ? { limit: value } : originOptions(option, value)
+    const set = settings.get(origin) ?? {}
+    if (given.limit !== undefined) {
+      const limit = count(option + (typeof value === 'number' ? '' : '.limit'), given.limit, true)
+      if (set.limit !== undefined && set.limit !== limit) {
         throw new PoolConfigError(
           option,
           value,
-          `the same as the limit ${previous} already given for ${origin}`,
+          `the same as the limit ${set.limit} already given for ${origin}`,
         )
       }
-      limits.set(origin, limit)
+      set.limit = limit
     }
-    if (settings.protocol !== undefined) {
-      const previous = declared.get(origin)
-      if (previous !== undefined && previous !== settings.protocol) {
+    if (given.protocol !== undefined) {
+      if (set.protocol !== undefined && set.protocol !== given.protocol) {
         throw new PoolConfigError(
           `${option}.protocol`,
-          settings.protocol,
-          `the same as the protocol '${previous}' already given for ${origin}`,
+          given.protocol,
+          `the same as the protocol '${set.protocol}' already given for ${origin}`,
         )
       }
-      declared.set(origin, settings.protocol)
+      set.protocol = given.protocol
     }
+    settings.set(origin, set)
   }
-  const settings = new Map<string, number | OriginOptions>()
-  for (const origin of new Set([...limits.keys(), ...declared.keys()])) {
-    const limit = limits.get(origin)
-    const protocol = declared.get(origin)
-    settings.set(
-      origin,
-      protocol === undefined ? limit! : limit === undefined ? { protocol } : { limit, protocol },
-    )
-  }
-  return settings
+  // A limit alone stays a number, as it was given.
+  return new Map(
+    [...settings].map(([origin, set]) => [origin, set.protocol === undefined ? set.limit! : set]),
+  )
 }
 
 /** An `origins` key: an http(s) origin and nothing more (a path or query would be silently ignored). */

@@ -8,9 +8,7 @@
  *   `Timing-Allow-Origin` (without it, measured: empty on every request) — the usual frontend case, so
  *   such an origin stays unknown, and ky-pool's browser defaults are chosen to be safe for it.
  * - Node: undici's `undici:client:connected` diagnostics channel reports each new connection with its
- *   socket, whose ALPN protocol says `h2` or `http/1.1`. Node's own fetch never speaks h2 (undici 7);
- *   a dispatcher with `allowH2` does. The channel is global: every undici in the process publishes to
- *   it, so the origin's last connection, from any dispatcher, wins.
+ *   ALPN protocol (src/undici-connections.ts, a plug-in of the server entry points: src/plugins.ts).
  * - Deno, Bun, Cloudflare Workers: no API tells; declare it.
  *
  * Observation is per module instance (it is a fact about the runtime, not about one client), started
@@ -95,7 +93,6 @@ function startObserving(): void {
   if (observing) return
   observing = true
   observeResourceTiming()
-  observeUndiciConnections()
 }
 
 /** The part of a `PerformanceResourceTiming` entry read here (Deno's lib declares no such type). */
@@ -124,32 +121,4 @@ function observeResourceTiming(): void {
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries() as unknown as TimingEntry[]) record(entry, entry.name)
   }).observe({ type: 'resource', buffered: true })
-}
-
-/** What undici publishes on `undici:client:connected` (the fields read here). */
-interface UndiciConnected {
-  connectParams?: { protocol?: string; hostname?: string; host?: string; port?: string | number }
-  socket?: { alpnProtocol?: string | false }
-}
-
-function observeUndiciConnections(): void {
-  const process = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process
-  // `getBuiltinModule` (Node 22.3+, Deno, Bun) keeps `node:` imports out of browser bundles.
-  let channel: { subscribe?: (name: string, listener: (message: unknown) => void) => void } | undefined
-  try {
-    channel = process?.getBuiltinModule?.('node:diagnostics_channel') as typeof channel
-  } catch {}
-  channel?.subscribe?.('undici:client:connected', (message) => {
-    const { connectParams, socket } = message as UndiciConnected
-    if (connectParams?.protocol !== 'https:' && connectParams?.protocol !== 'http:') return
-    // Plain http: undici speaks HTTP/1.1 (h2c needs prior knowledge); no ALPN to read.
-    const protocol = connectParams.protocol === 'http:' ? 'h1' : protocolFromAlpn(socket?.alpnProtocol)
-    if (protocol === undefined) return
-    const hostname = connectParams.hostname ?? ''
-    const host = hostname.includes(':') && !hostname.startsWith('[') ? `[${hostname}]` : hostname
-    const port = connectParams.port === undefined || connectParams.port === '' ? '' : `:${connectParams.port}`
-    try {
-      observe(originOf(`${connectParams.protocol}//${host}${port}`), protocol)
-    } catch {}
-  })
 }

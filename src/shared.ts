@@ -1,16 +1,10 @@
 /**
  * The shared client: one per module instance (so one per isolate or worker), created on first use.
  */
-import { type ClientOptions, calledFrom, createClient, methods, type PooledKy } from './client.ts'
+import { type ClientOptions, calledFrom, methods, type PooledKy } from './client.ts'
 
 let shared: PooledKy | undefined
 let sharedOptions: ClientOptions = {}
-
-/** The shared instance, created on first use (once per module instance, so once per isolate). */
-function sharedClient(): PooledKy {
-  shared ??= createClient(sharedOptions)
-  return shared
-}
 
 /**
  * For `ky-pool/testing`: drops the shared instance (the next use creates a fresh one with
@@ -63,8 +57,14 @@ function derivedFrom(current: () => PooledKy, make: (base: PooledKy) => PooledKy
 }
 
 /**
- * The shared client. It *is* a ky instance (`client.get(url).json()`, `client(url)`,
- * `client.extend(…)`) plus `client.pool`; it is created on first use. Clients derived from it with
- * `extend` or `create` follow it: after `resetSharedClient()` (ky-pool/testing) they use the new pool.
+ * The shared client, made by the entry point's `createClient` on first use (once per module instance,
+ * so once per isolate). It *is* a ky instance (`client.get(url).json()`, `client(url)`,
+ * `client.extend(…)`) plus `client.pool`. Clients derived from it with `extend` or `create` follow it:
+ * after `resetSharedClient()` (ky-pool/testing) they use the new pool.
  */
-export const client: PooledKy = following(sharedClient)
+export function sharedClient(createClient: (options: ClientOptions) => PooledKy): PooledKy {
+  return following(() => {
+    shared ??= createClient(sharedOptions)
+    return shared
+  })
+}

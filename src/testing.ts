@@ -8,8 +8,10 @@
  * afterEach(() => assertNoLeaks(client))  // fails the test that left a body unread, with the call site
  * ```
  */
-import { type ClientOptions, createClient, type PooledKy } from './client.ts'
+import type { ClientOptions, PooledKy } from './client.ts'
 import { LeakError } from './errors/leak.ts'
+// The server entry's createClient, in browser test bundles too: its plug-ins check their runtime (src/plugins.ts).
+import { createClient } from './index.ts'
 import { resetShared } from './shared.ts'
 import type { LeakReport } from './trace.ts'
 

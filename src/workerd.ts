@@ -4,7 +4,7 @@
  * `nodejs_compat` flag (see runtime.ts). Everything else is index.ts.
  */
 import * as cloudflare from 'cloudflare:workers'
-import { useCloudflareWorkers } from './runtime.ts'
+import { useCloudflareWorkers } from './invocations.ts'
 
 useCloudflareWorkers(cloudflare as Parameters<typeof useCloudflareWorkers>[0])
 

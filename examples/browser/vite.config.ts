@@ -4,8 +4,9 @@
  * and tells the page where they are (`/upstreams.json`). test/examples/browser.ts drives the same page in
  * Chromium.
  *
- * In an app of your own, `import { createClient } from 'ky-pool'` resolves to the package; the alias
- * below points it at this repository's src/ instead, and is the only line to drop.
+ * In an app of your own, `import { createClient } from 'ky-pool'` resolves to the package (its `browser`
+ * export condition: dist/browser.js); the alias below points it at the same entry in this repository's
+ * src/ instead, and is the only line to drop.
  */
 import { resolve } from 'node:path'
 import { defineConfig, type Plugin } from 'vite'
@@ -49,7 +50,7 @@ export default defineConfig({
   cacheDir: resolve(root, 'node_modules/.vite/example-browser'),
   logLevel: 'warn',
   plugins: [upstreams()],
-  resolve: { alias: { 'ky-pool': resolve(root, 'src/index.ts') } },
+  resolve: { alias: { 'ky-pool': resolve(root, 'src/browser.ts') } },
   // Pre-bundled at start, so the first page load is not reloaded when Vite discovers ky.
   optimizeDeps: { include: ['ky'] },
   server: { host: '127.0.0.1', fs: { allow: [root] } },

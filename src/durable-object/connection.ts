@@ -2,11 +2,12 @@
  * One Workers invocation's dealings with one `KyPoolLimits` object (store.ts makes them, one per
  * invocation and object): its session, the local queue of its waiters per key, the permits it holds, the
  * timer that refreshes their leases and checks the object is alive, and the watch of pauses. Nothing here
- * is shared between invocations (src/runtime.ts says why).
+ * is shared between invocations (src/invocations.ts says why).
  */
+
+import { keepAliveUntil } from '../invocations.ts'
 import type { SharedAcquireOptions, SharedPermit } from '../limit-store.ts'
 import { StoreUnreachable } from '../limit-store.ts'
-import { keepAliveUntil } from '../runtime.ts'
 import type { LimitSessionStub, LimitsNamespace, LimitsObjectStub } from './platform.ts'
 
 export const ENGINE = 'durable-object'

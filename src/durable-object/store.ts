@@ -2,7 +2,7 @@
  * `durableObjectStore(namespace)`: the `LimitStore` whose engine is the `KyPoolLimits` Durable Object
  * (object.ts), for a limit shared by every isolate and every invocation of one or more Workers.
  *
- * Workers' rules shape it (src/runtime.ts): a promise of one invocation resolved from another is
+ * Workers' rules shape it (src/invocations.ts): a promise of one invocation resolved from another is
  * cancelled, and a stub or a timer belongs to the invocation that made it. So everything here is per
  * invocation — the session with the object, the local queue, the refresh timer — and one invocation's
  * release never wakes another's waiter in the Worker: that hand-over happens in the object, which
@@ -18,9 +18,9 @@
  * `batch: 20` takes two or three round trips. Pauses go through one object (`PAUSES`).
  */
 import { PoolConfigError } from '../errors/config.ts'
+import { perInvocation } from '../invocations.ts'
 import type { LimitStore } from '../limit-store.ts'
 import { StoreUnreachable } from '../limit-store.ts'
-import { perInvocation } from '../runtime.ts'
 import { Connection, ENGINE, type PauseListener, type Settings } from './connection.ts'
 import type { LimitsNamespace } from './platform.ts'
 

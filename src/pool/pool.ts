@@ -19,13 +19,7 @@ import {
 } from '../options.ts'
 import { originOf, originOfRequestUrl } from '../origin.ts'
 import { ProtocolBook } from '../protocols.ts'
-import {
-  disposable,
-  isNullBodyStatus,
-  markRedirected,
-  type StandInBody,
-  standInResponse,
-} from '../response.ts'
+import { disposable, isNullBodyStatus, type StandInBody, standInResponse } from '../response.ts'
 import type { Runtime } from '../runtime.ts'
 import type { LeakReport, PoolStats } from '../trace.ts'
 import type { Backpressure } from './backpressure.ts'
@@ -33,6 +27,7 @@ import { Events } from './events.ts'
 import { Flight, type HeldFlight, hold, type Watched } from './flight.ts'
 import { HeldFlights } from './held.ts'
 import { Reclaimer } from './reclaim.ts'
+import type { FollowRedirects } from './redirects.ts'
 import { Slots } from './slots.ts'
 import { LeakWatch } from './watch.ts'
 
@@ -51,6 +46,8 @@ export interface PoolEnvironment {
    * `LeakWatchParts.perRequestContexts` and `LimiterOptions.timerPerWaiter`.
    */
   perRequestContexts?: boolean
+  /** Follows redirects hop by hop (a plug-in: see src/plugins.ts); undefined where the runtime follows them. */
+  redirects?: FollowRedirects
 }
 
 export class Pool {
@@ -63,8 +60,8 @@ export class Pool {
   readonly #events: Events
   readonly #reclaimer: Reclaimer
   readonly #watch: LeakWatch
-  /** Redirects are followed hop by hop, each in a slot of its own origin (see redirects.ts); not in browsers. */
-  readonly #followsRedirects: boolean
+  /** Follows redirects hop by hop, each in a slot of its own origin (see redirects.ts); none in browsers. */
+  readonly #redirects: FollowRedirects | undefined
   #nextId = 0
   /** `settle()` calls waiting for the next slot given back or body held. */
   #onChange: (() => void)[] = []
@@ -76,9 +73,7 @@ export class Pool {
   constructor(options: PoolOptions = {}, environment: PoolEnvironment = {}) {
     this.options = resolvePoolOptions(options, environment.defaults)
     const perRequestContexts = environment.perRequestContexts === true
-    const runtime = environment.runtime ?? 'unknown'
-    this.#followsRedirects =
-      runtime === 'node' || runtime === 'deno' || runtime === 'bun' || runtime === 'workerd'
+    this.#redirects = environment.redirects
     this.#slots = new Slots(
       environment.runtime ?? 'unknown',
       this.options,
@@ -140,31 +135,9 @@ export class Pool {
     // With a trace, its code loads before the first request (see src/lazy.ts), so no event is missed.
     if (this.options.trace !== undefined && this.#events.tracer === undefined) await this.#startTracing()
     if (this.#paceLoading !== undefined) await this.#paceLoading.catch(() => {}) // a chunk that failed: see paced()
-    if (!this.#followsRedirects || (init.redirect ?? request.redirect) !== 'follow') {
-      return this.#send(request, init, fetchImpl)
-    }
-    const hopInit: RequestInit = { ...init, redirect: 'manual' }
-    let current = request
-    // A 307 or 308 sends the body again: a copy (a tee) is kept while the hop goes.
-    let spare = request.body === null ? undefined : request.clone()
-    try {
-      for (let hops = 0; ; hops++) {
-        const response = await this.#send(current, hopInit, fetchImpl)
-        const location = locationOf(response)
-        if (location === undefined) return hops === 0 ? response : markRedirected(response)
-        // The redirect's own body is nobody's: cancelling it gives its slot back before the next hop queues.
-        await response.body?.cancel().catch(() => {})
-        const { nextHop } = coldNow() ?? (await loadCold()) // redirects.ts, cold: loaded at the first redirect
-        const next = nextHop(current, response.status, location, hops, spare?.body ?? null)
-        if (next.body === null) void spare?.body?.cancel().catch(() => {}) // a 303: the body is not sent on
-        spare = next.body === null ? undefined : next.clone()
-        current = next
-      }
-    } finally {
-      // The copy nobody needed: cancelled, or a caller's cancel of the body (ky's, when fetch fails) would
-      // never reach its source (a tee cancels it once both branches are), and the upload stayed in memory.
-      void spare?.body?.cancel().catch(() => {})
-    }
+    const redirect = init.redirect ?? request.redirect
+    if (this.#redirects === undefined || redirect !== 'follow') return this.#send(request, init, fetchImpl)
+    return this.#redirects(request, init, (hop, hopInit) => this.#send(hop, hopInit, fetchImpl))
   }
 
   /** One hop: acquire a slot for `request`'s origin, send it, track its body. */
@@ -524,13 +497,6 @@ function declaredProtocols(options: ResolvedPoolOptions): Map<string, 'h1' | 'h2
     if (typeof set === 'object' && set.protocol !== undefined) declared.set(origin, set.protocol)
   }
   return declared
-}
-
-/** The `Location` to follow, or undefined when `response` is not a redirect the pool follows (redirects.ts). */
-function locationOf(response: Response): string | undefined {
-  const status = response.status
-  if (status < 301 || status > 308 || (status > 303 && status < 307)) return undefined
-  return response.headers.get('location') ?? undefined
 }
 
 function safeOrigin(url: string): string {

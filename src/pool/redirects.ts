@@ -10,10 +10,50 @@
  * `Authorization` (and, as undici does, `Cookie` and `Proxy-Authorization`); the final response has
  * `redirected` true and the final `url`. In browsers `manual` gives an opaque response with no
  * `Location`, so the browser follows redirects itself, inside the first origin's slot.
- *
- * Cold (see src/lazy.ts): loaded at the first redirect; the pool itself only checks the status (`locationOf`).
  */
 
+import { markRedirected } from '../response.ts'
+import type { Runtime } from '../runtime.ts'
+
+/** Sends one hop: the pool's own send, a slot of the hop's origin and all. */
+export type SendHop = (request: Request, init: RequestInit) => Promise<Response>
+
+/** Follows `request`'s redirects, sending each hop with `send`. */
+export type FollowRedirects = (request: Request, init: RequestInit, send: SendHop) => Promise<Response>
+
+/** The redirect follower for `runtime`: where `redirect: 'manual'` shows the `Location`, else none (the runtime follows). */
+export function redirectsFor(runtime: Runtime): FollowRedirects | undefined {
+  return runtime === 'node' || runtime === 'deno' || runtime === 'bun' || runtime === 'workerd'
+    ? followRedirects
+    : undefined
+}
+
+/** Sends `request` hop by hop with `send`, as fetch's `redirect: 'follow'` would. */
+async function followRedirects(request: Request, init: RequestInit, send: SendHop): Promise<Response> {
+  const hopInit: RequestInit = { ...init, redirect: 'manual' }
+  let current = request
+  // A 307 or 308 sends the body again: a copy (a tee) is kept while the hop goes.
+  let spare = request.body === null ? undefined : request.clone()
+  try {
+    for (let hops = 0; ; hops++) {
+      const response = await send(current, hopInit)
+      const location = locationOf(response)
+      if (location === undefined) return hops === 0 ? response : markRedirected(response)
+      // The redirect's own body is nobody's: cancelling it gives its slot back before the next hop queues.
+      await response.body?.cancel().catch(() => {})
+      const next = nextHop(current, response.status, location, hops, spare?.body ?? null)
+      if (next.body === null) void spare?.body?.cancel().catch(() => {}) // a 303: the body is not sent on
+      spare = next.body === null ? undefined : next.clone()
+      current = next
+    }
+  } finally {
+    // The copy nobody needed: cancelled, or a caller's cancel of the body (ky's, when fetch fails) would
+    // never reach its source (a tee cancels it once both branches are), and the upload stayed in memory.
+    void spare?.body?.cancel().catch(() => {})
+  }
+}
+
+const redirectStatuses = new Set([301, 302, 303, 307, 308])
 const maxRedirects = 20
 /** Headers that describe a request body; dropped with it (Fetch: "request-body-header name"). */
 const bodyHeaders = [
@@ -26,12 +66,18 @@ const bodyHeaders = [
 /** Headers that carry credentials for one origin. */
 const credentialHeaders = ['authorization', 'proxy-authorization', 'cookie']
 
+/** The `Location` to follow, or undefined when `response` is not a redirect the pool follows. */
+function locationOf(response: Response): string | undefined {
+  if (!redirectStatuses.has(response.status)) return undefined
+  return response.headers.get('location') ?? undefined
+}
+
 /**
  * The request for the next hop: `current` redirected by a `status` response to `location`. `body` is a
  * spare copy of the first request's body (a 307/308 sends it again), or null. Throws fetch's TypeError
  * where fetch would fail.
  */
-export function nextHop(
+function nextHop(
   current: Request,
   status: number,
   location: string,

@@ -86,23 +86,12 @@ export class LeakWatch {
     if (flight.leaked) return
     flight.leaked = true
     this.#parts.events.totals.leaks++
-    withCold((cold) => this.#report(cold, flight, detectedBy, action))
-  }
-
-  #report(cold: Cold, flight: HeldFlight, detectedBy: LeakDetector, action: ReclaimAction): void {
-    const { events, options, leakSites } = this.#parts
-    this.#reporter ??= new cold.LeakReporter(options.leaks, leakSites)
-    const report: LeakReport = {
-      method: flight.method,
-      url: flight.url,
-      origin: flight.origin,
-      status: flight.status ?? 0,
-      callSite: cold.formatCallSite(flight.callSite, options.callSites),
-      detectedBy,
-      action,
-    }
-    const first = this.#reporter.report(report)
-    events.tracer?.leaked(flight, report.callSite, detectedBy, first)
+    withCold((cold) => {
+      const { events, options, leakSites } = this.#parts
+      this.#reporter ??= new cold.LeakReporter(options.leaks, options.callSites, leakSites)
+      const { report, first } = this.#reporter.leaked(flight, detectedBy, action)
+      events.tracer?.leaked(flight, report.callSite, detectedBy, first)
+    })
   }
 
   /** Resolves once every leak found so far has been reported (the first one loads the reporting code). */

@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { build } from 'esbuild'
 import { check, done } from '../support/checks.ts'
 
 const root = resolve(import.meta.dirname, '../..')
@@ -130,6 +131,37 @@ try {
       },
     )
   }
+  // Which file a bundler resolves `ky-pool` to, by the conditions it targets (esbuild's, as Vite and
+  // wrangler set them): the browser entry carries none of the server plug-ins (src/plugins.ts).
+  const app = join(work, 'app-node_modules-ky')
+  const bundled = async (conditions: string[]) => {
+    writeFileSync(join(app, 'bundle.js'), "import { client } from 'ky-pool'\nglobalThis.client = client\n")
+    const { metafile } = await build({
+      entryPoints: [join(app, 'bundle.js')],
+      bundle: true,
+      write: false,
+      metafile: true,
+      platform: 'neutral',
+      conditions,
+      mainFields: ['module', 'main'],
+      external: ['cloudflare:workers'],
+      logLevel: 'silent',
+    })
+    return Object.keys(metafile.inputs).map((input) => input.replace(/^.*node_modules\//, ''))
+  }
+  await check('a bundler targeting browsers picks dist/browser.js, without the server plug-ins', async () => {
+    const inputs = await bundled(['browser', 'import'])
+    if (!inputs.includes('ky-pool/dist/browser.js')) throw new Error(`not the browser entry: ${inputs}`)
+    const server = inputs.filter((input) => /redirects|undici-connections|invocations|server\.js/.test(input))
+    if (server.length > 0) throw new Error(`server plug-ins in a browser bundle: ${server}`)
+  })
+  await check(
+    'a bundler targeting Cloudflare Workers (workerd, worker, browser) picks dist/workerd.js',
+    async () => {
+      const inputs = await bundled(['workerd', 'worker', 'browser', 'import'])
+      if (!inputs.includes('ky-pool/dist/workerd.js')) throw new Error(`not the workerd entry: ${inputs}`)
+    },
+  )
   check(
     'a consumer uses ky-pool/shared-limit and imports ky-pool/redis (with ioredis) from the tarball',
     () => {

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest'
 import { createClient } from '../../src/index.ts'
-import { currentRuntime, invocationKey } from '../../src/runtime.ts'
+import { invocationKey } from '../../src/invocations.ts'
+import { currentRuntime } from '../../src/runtime.ts'
 
 describe('ky-pool in workerd', () => {
   it('detects workerd and adds no wait of its own: the platform holds 6 awaiting headers itself', () => {
