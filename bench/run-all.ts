@@ -58,6 +58,8 @@ const runs: BenchRun[] = [
   // Durable Object in Miniflare (storage on disk and in memory; about 30 s).
   { name: 'shared-limits', script: 'shared-limits.ts', byDefault: false },
   { name: 'shared-limits-durable-object', script: 'shared-limits-durable-object.ts', byDefault: false },
+  // Issue 9's CPU figure in instructions (callgrind): repeats on a busy machine; needs valgrind, a few minutes.
+  { name: 'instructions', script: 'instructions.ts', byDefault: false },
   { name: 'shared-limits-web-locks', script: 'shared-limits-web-locks.ts', byDefault: false },
   {
     name: 'soak-100k-silent',
