@@ -8,9 +8,11 @@
  * ky-pool with `perOrigin: 16` (nothing queues), and the same two rows for a second checkout when given
  * (`git worktree add /tmp/base <commit>` with a `node_modules` link).
  *
- * Two runs of the same row agreed within 0.5 % on the 2-core VM at load average 3–9. Instructions are not
- * µs (they leave out cache misses and stalls), but a change that adds work adds instructions. Needs
- * valgrind (Debian's package); takes a few minutes.
+ * Less noisy than time on a shared machine, not exact: GC still runs at different moments. Two runs
+ * (2026-12-01, load average 3–9) agreed within about 2 % on most rows, and one row moved by 11 %: compare
+ * rows from several runs before calling a change of a few percent. Instructions are not µs (they leave out
+ * cache misses and stalls), but a change that adds work adds instructions. Needs valgrind (Debian's
+ * package); takes about ten minutes with a base checkout.
  *
  * Env: INSTR_FEW (3000), INSTR_MANY (9000).
  */
