@@ -17,7 +17,7 @@
 import net from 'node:net'
 import { join } from 'node:path'
 import { convertV4MiniflareOptions, Miniflare } from 'miniflare'
-import { build } from 'rolldown'
+import { bundleWorker } from '../test/support/worker-bundle.ts'
 import { cell, envInt, envInts, header, rounds, since, summarize, table } from './support/harness.ts'
 import type { WorkerCase, WorkerRun } from './support/reuse-worker.ts'
 import { startBenchServer } from './support/server.ts'
@@ -27,17 +27,8 @@ const sizes = envInts('REUSE_SIZES', [2048, 32768, 65536])
 const large = envInt('REUSE_LARGE', 204800)
 const largeN = envInt('REUSE_LARGE_N', 30)
 
-async function bundle(): Promise<string> {
-  const result = await build({
-    input: join(import.meta.dirname, 'support', 'reuse-worker.ts'),
-    write: false,
-    platform: 'neutral',
-    external: (id) => id.startsWith('node:') || id.startsWith('cloudflare:'),
-    resolve: { conditionNames: ['workerd', 'worker', 'browser', 'import', 'default'] },
-    // One module: ky-pool's cold paths (src/lazy.ts) are a dynamic import, which would be a chunk of its own.
-    output: { format: 'esm', codeSplitting: false },
-  })
-  return result.output[0].code
+function bundle(): Promise<string> {
+  return bundleWorker(join(import.meta.dirname, 'support', 'reuse-worker.ts'))
 }
 
 /** `count` loopback ports, each forwarding every connection 1:1 to `target`'s port: fresh origins for workerd's pool. */

@@ -26,7 +26,7 @@
  */
 import { join } from 'node:path'
 import { convertV4MiniflareOptions, Miniflare } from 'miniflare'
-import { build } from 'rolldown'
+import { bundleWorker } from '../../test/support/worker-bundle.ts'
 import { cell, envInt, interleave, num, rounds, since } from './harness.ts'
 import { startBenchServer } from './server.ts'
 import type { SharedLimitsRun } from './shared-limits-durable-object-worker.ts'
@@ -50,16 +50,8 @@ function percentile(values: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN
 }
 
-async function bundle(): Promise<string> {
-  const result = await build({
-    input: join(import.meta.dirname, 'shared-limits-durable-object-worker.ts'),
-    write: false,
-    platform: 'neutral',
-    external: (id) => id.startsWith('node:') || id.startsWith('cloudflare:'),
-    resolve: { conditionNames: ['workerd', 'worker', 'browser', 'import', 'default'] },
-    output: { format: 'esm', codeSplitting: false },
-  })
-  return result.output[0].code
+function bundle(): Promise<string> {
+  return bundleWorker(join(import.meta.dirname, 'shared-limits-durable-object-worker.ts'))
 }
 
 /**

@@ -10,9 +10,9 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { convertV4MiniflareOptions, Miniflare } from 'miniflare'
-import { build } from 'rolldown'
 import { startUpstream } from '../../examples/upstream.ts'
 import type { FanoutResult } from '../../examples/worker/src/index.ts'
+import { bundleWorker } from '../support/worker-bundle.ts'
 import { check, done, parseJsonc, within } from './check.ts'
 
 const root = resolve(import.meta.dirname, '../..')
@@ -24,16 +24,8 @@ const config = parseJsonc(readFileSync(configPath, 'utf8')) as {
   vars?: Record<string, string>
 }
 
-const bundled = await build({
-  input: resolve(dirname(configPath), config.main),
-  write: false,
-  platform: 'neutral',
-  external: (id) => id.startsWith('node:') || id.startsWith('cloudflare:'),
-  resolve: {
-    alias: { 'ky-pool': resolve(root, 'src/workerd.ts') },
-    conditionNames: ['workerd', 'worker', 'browser', 'import', 'default'],
-  },
-  output: { format: 'esm', codeSplitting: false }, // one module: ky-pool's cold chunk (src/lazy.ts) inlined
+const bundled = await bundleWorker(resolve(dirname(configPath), config.main), {
+  'ky-pool': resolve(root, 'src/workerd.ts'),
 })
 
 const upstream = await startUpstream({ gate: 6 })
@@ -41,7 +33,7 @@ const logs: string[] = []
 const mf = new Miniflare(
   convertV4MiniflareOptions({
     modules: true,
-    script: bundled.output[0].code,
+    script: bundled,
     compatibilityDate: config.compatibility_date,
     compatibilityFlags: config.compatibility_flags ?? [],
     bindings: { ...config.vars, UPSTREAM: upstream.url },

@@ -7,10 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { convertV4MiniflareOptions, Miniflare } from 'miniflare'
-import { build } from 'rolldown'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type MockLoopback, startMockLoopback } from '../../mocks/loopback.ts'
 import { storeContract } from '../support/store-contract.ts'
+import { bundleWorker } from '../support/worker-bundle.ts'
 import type { CallReport } from '../workerd/fixtures/limits-worker.ts'
 
 const root = resolve(import.meta.dirname, '../..')
@@ -22,16 +22,8 @@ let contract: Miniflare
 let persist: string
 let mf: Miniflare | undefined
 
-async function bundle(fixture = 'limits-worker.ts'): Promise<string> {
-  const bundled = await build({
-    input: resolve(root, 'test/workerd/fixtures', fixture),
-    write: false,
-    platform: 'neutral',
-    external: (id) => id.startsWith('node:') || id.startsWith('cloudflare:'),
-    resolve: { conditionNames: ['workerd', 'worker', 'browser', 'import', 'default'] },
-    output: { format: 'esm', codeSplitting: false },
-  })
-  return bundled.output[0].code
+function bundle(fixture = 'limits-worker.ts'): Promise<string> {
+  return bundleWorker(resolve(root, 'test/workerd/fixtures', fixture))
 }
 
 /** Three Workers, one namespace (its class in `a`); the objects' storage in `persist`, across restarts. */

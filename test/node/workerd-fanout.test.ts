@@ -7,9 +7,9 @@
  */
 import { resolve } from 'node:path'
 import { convertV4MiniflareOptions, Miniflare } from 'miniflare'
-import { build } from 'rolldown'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type MockLoopback, startMockLoopback } from '../../mocks/loopback.ts'
+import { bundleWorker } from '../support/worker-bundle.ts'
 import type { FanoutReport } from '../workerd/fixtures/fanout-worker.ts'
 
 const root = resolve(import.meta.dirname, '../..')
@@ -18,18 +18,11 @@ let server: MockLoopback
 let mf: Miniflare
 beforeAll(async () => {
   server = await startMockLoopback()
-  const bundled = await build({
-    input: resolve(root, 'test/workerd/fixtures/fanout-worker.ts'),
-    write: false,
-    platform: 'neutral',
-    external: (id) => id.startsWith('node:') || id.startsWith('cloudflare:'),
-    resolve: { conditionNames: ['workerd', 'worker', 'browser', 'import', 'default'] },
-    output: { format: 'esm', codeSplitting: false }, // one module: ky-pool's cold chunk (src/lazy.ts) inlined
-  })
+  const bundled = await bundleWorker(resolve(root, 'test/workerd/fixtures/fanout-worker.ts'))
   mf = new Miniflare(
     convertV4MiniflareOptions({
       modules: true,
-      script: bundled.output[0].code,
+      script: bundled,
       compatibilityDate: '2026-04-01',
       compatibilityFlags: ['nodejs_compat'],
     }),
