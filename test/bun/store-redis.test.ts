@@ -5,8 +5,7 @@
  */
 import { afterAll, beforeAll, test } from 'bun:test'
 import { Redis } from 'ioredis'
-import type { LimitStore } from '../../src/limit-store.ts'
-import { redisStore } from '../../src/redis.ts'
+import { redisHarness } from '../support/redis-contract.ts'
 import { type RedisServer, redisServerPath, startRedis } from '../support/redis-server.ts'
 import { storeContract } from '../support/store-contract.ts'
 
@@ -29,18 +28,7 @@ afterAll(async () => {
   await server?.stop()
 })
 
-const checks = storeContract({
-  async open(count) {
-    const copies: LimitStore[] = Array.from({ length: count }, () => redisStore(connect()))
-    return { copies, close: async () => void (await Promise.all(copies.map((copy) => copy.close()))) }
-  },
-  async unreachable() {
-    const gone = await startRedis()
-    await gone.stop()
-    return redisStore(connect(gone.port), { timeout: 500 })
-  },
-  unreachableWithin: 1500,
-})
+const checks = storeContract(redisHarness(connect))
 for (const check of checks) {
   if (installed) test(`redisStore() in Bun: ${check.name}`, check.run, 20_000)
   else test.skip(`redisStore() in Bun: ${check.name} (redis-server is not installed)`, check.run)

@@ -5,8 +5,7 @@
  * after close() fails the test (this is the suite's "close() stops every timer" check, in Deno). Ignored where redis-server is not installed (npm test says so).
  */
 import { Redis } from 'ioredis'
-import type { LimitStore } from '../../src/limit-store.ts'
-import { redisStore } from '../../src/redis.ts'
+import { redisHarness } from '../support/redis-contract.ts'
 import { redisServerPath, startRedis } from '../support/redis-server.ts'
 import { storeContract } from '../support/store-contract.ts'
 
@@ -27,18 +26,7 @@ Deno.test({
       return client
     }
     try {
-      const checks = storeContract({
-        async open(count) {
-          const copies: LimitStore[] = Array.from({ length: count }, () => redisStore(connect()))
-          return { copies, close: async () => void (await Promise.all(copies.map((copy) => copy.close()))) }
-        },
-        async unreachable() {
-          const gone = await startRedis()
-          await gone.stop()
-          return redisStore(connect(gone.port), { timeout: 500 })
-        },
-        unreachableWithin: 1500,
-      })
+      const checks = storeContract(redisHarness(connect))
       for (const check of checks) await t.step(check.name, check.run)
     } finally {
       const ended = clients.map((client) =>

@@ -14,6 +14,7 @@ import { type RedisStoreOptions, redisStore } from '../../src/redis.ts'
 import { StoreUnreachable, sharedLimit } from '../../src/shared-limit.ts'
 import { type LoopbackServer, startServer } from '../support/loopback-server.ts'
 import { harness } from '../support/pool-harness.ts'
+import { redisHarness } from '../support/redis-contract.ts'
 import { type RedisServer, redisServerPath, startRedis } from '../support/redis-server.ts'
 import { startWorker } from '../support/shared-limit-workers.ts'
 import { storeContract } from '../support/store-contract.ts'
@@ -55,21 +56,7 @@ describe.skipIf(!installed)('redisStore()', () => {
   })
 
   describe('keeps the LimitStore contract', () => {
-    const checks = storeContract({
-      async open(count) {
-        const copies = Array.from({ length: count }, () => redisStore(connect()))
-        return { copies, close: async () => void (await Promise.all(copies.map((copy) => copy.close()))) }
-      },
-      async unreachable() {
-        // A port nothing listens on: ioredis keeps reconnecting; the store must not wait for it.
-        const probe = await startRedis()
-        const port = probe.port
-        await probe.stop()
-        return redisStore(connect(port), { timeout: 500 })
-      },
-      unreachableWithin: 1500,
-      openTimers: timeouts,
-    })
+    const checks = storeContract(redisHarness(connect, { openTimers: timeouts }))
     for (const check of checks) it(check.name, check.run, 20_000)
   })
 
