@@ -161,10 +161,11 @@ export class Pool {
     this.#pace?.started(origin) // a paced origin's gap starts now, before anything else can take its turn
     try {
       // The store's permit joins the local slot: `flight.lease` then gives both back.
-      if (this.options.shared) {
+      const shared = this.options.shared
+      if (shared !== undefined) {
         // A body of ours that nobody reads may hold the permit it waits for: see `waitingAtStore`.
-        this.#reclaimer.schedule(performance.now())
-        flight.lease = await this.options.shared.acquire(
+        if (shared.limitOf(origin) !== undefined) this.#reclaimer.schedule(performance.now())
+        flight.lease = await shared.acquire(
           this.options,
           this.#events,
           flight,
@@ -216,7 +217,11 @@ export class Pool {
       ) {
         if (this.options.backpressure !== false)
           // A cold chunk that fails to load (a browser offline) costs the pace, not the response.
-          (await this.paced().catch(() => undefined))?.response(origin, status, response.headers)
+          (this.#pace ?? (await this.paced().catch(() => undefined)))?.response(
+            origin,
+            status,
+            response.headers,
+          )
       }
       return this.#received(flight, response, signal)
     } catch (error) {
