@@ -350,7 +350,8 @@ function shape(option: string, value: unknown): Record<string, any> {
 }
 
 /** A positive integer (or `Infinity` where `infinite` is allowed). */
-function count(option: string, value: unknown, infinite = false): number {
+/** A limit: a whole number >= 1 (or `Infinity` where allowed), else a `PoolConfigError` naming `option`. */
+export function count(option: string, value: unknown, infinite = false): number {
   if (
     typeof value === 'number' &&
     ((Number.isInteger(value) && value >= 1) || (infinite && value === Infinity))

@@ -12,6 +12,7 @@ import { coldNow, loadCold } from '../lazy.ts'
 import type { SettleHow } from '../lifecycle.ts'
 import { type Lease, Limiter, LimiterRejection } from '../limiter.ts'
 import {
+  count,
   type PoolOptions,
   type ResolvedPoolOptions,
   resolvePoolOptions,
@@ -331,7 +332,7 @@ export class Pool {
 
   /** The total limit from now on; nothing queued or in flight is cancelled when it shrinks. */
   setTotal(total: number): void {
-    this.#limiter.setTotal(total)
+    this.#limiter.setTotal(count('setTotal(total)', total, true))
   }
 
   async #startTracing(): Promise<void> {

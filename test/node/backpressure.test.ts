@@ -5,7 +5,7 @@
  */
 import { HTTPError } from 'ky'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { createClient, type TraceEvent } from '../../src/index.ts'
+import { createClient, PoolConfigError, type TraceEvent } from '../../src/index.ts'
 import { Backpressure } from '../../src/pool/backpressure.ts'
 import { readAdvice, retryAt } from '../../src/rate-headers.ts'
 import { memoryStore, sharedLimit } from '../../src/shared-limit.ts'
@@ -290,6 +290,18 @@ describe('the retry budget is asked before ky waits', () => {
 })
 
 describe('the app steers', () => {
+  it('a bad total or limit is a PoolConfigError naming the call, and changes nothing', async () => {
+    const { client } = traced()
+    for (const bad of [0, -1, 1.5, Number.NaN, '3' as unknown as number]) {
+      expect(() => client.pool.setTotal(bad)).toThrow(PoolConfigError)
+      await expect(client.pool.setLimit(server.origin, bad)).rejects.toThrow(PoolConfigError)
+    }
+    expect(() => client.pool.setTotal(0)).toThrow(/setTotal\(total\)/)
+    expect(client.pool.stats().limit).toBe(256)
+    client.pool.setTotal(Infinity)
+    await client.pool.settle()
+  })
+
   it('a raised limit lets queued requests in at once; a lowered one cancels none', async () => {
     server.reset({ rate: 1000, burst: 1000 })
     const { client } = traced({ pool: { perOrigin: 1, drainLimit: 0, reclaimAfter: 60_000 } })
